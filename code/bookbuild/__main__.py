@@ -1,0 +1,97 @@
+"""Command line: ``python -m bookbuild {check,execute,html,pdf} [--root DIR] [--jobs N]``.
+
+``html`` and ``pdf`` run the whole pipeline: check the book, execute what changed,
+then let Sphinx render with warnings as errors. The exit code is non-zero whenever
+any step failed, and every failing chapter is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bookbuild.book import BookConfig, BookError, check_book, load_config
+from bookbuild.execute import execute_book, format_report
+
+UNDEFINED = re.compile(r"LaTeX Warning: (?:Reference|Citation|Hyper reference) .* undefined")
+
+
+class BuildFailed(Exception):
+    """A step of the build failed; the message says which and why."""
+
+
+def execute(config: BookConfig, jobs: int) -> None:
+    check_book(config)
+    results = execute_book(config, jobs)
+    print(format_report(results), flush=True)
+    failures = [result.failure for result in results if result.failure]
+    if failures:
+        raise BuildFailed(
+            f"{len(failures)} chapter(s) failed to execute (full tracebacks in "
+            f"{config.relative(config.reports_dir)}/):\n  " + "\n  ".join(failures)
+        )
+
+
+def sphinx(config: BookConfig, builder: str) -> None:
+    """``jupyter-book build`` with warnings as errors, nitpicky, naming every problem.
+
+    Sphinx re-reads only changed pages, so a warning from an unchanged page would not
+    be raised again on the next build: after a failed build the saved environment is
+    deleted, and the next build reads every page again.
+    """
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", str(config.root), "--builder", builder, "-W", "-n", "--keep-going"]
+    if subprocess.run(command, cwd=config.root).returncode != 0:
+        (config.build_dir / ".doctrees" / "environment.pickle").unlink(missing_ok=True)
+        raise BuildFailed(f"Sphinx ({builder}) reported errors or warnings: see the lines above")
+
+
+def pdf(config: BookConfig) -> Path:
+    """Typeset the LaTeX that Sphinx wrote; refuse a PDF with undefined references."""
+    latex_dir = config.build_dir / "latex"
+    (tex,) = [path for path in latex_dir.glob("*.tex") if "\\documentclass" in path.read_text()]
+    command = ["latexmk", "-pdf", "-dvi-", "-ps-", "-interaction=nonstopmode", "-halt-on-error", tex.name]
+    if shutil.which("latexmk") is None:
+        raise BuildFailed("latexmk not found: install TeX Live as the README says (make system-deps)")
+    if subprocess.run(command, cwd=latex_dir, stdout=subprocess.DEVNULL).returncode != 0:
+        raise BuildFailed(f"LaTeX failed: see {config.relative(tex.with_suffix('.log'))}")
+    undefined = sorted(set(UNDEFINED.findall(tex.with_suffix(".log").read_text(errors="replace"))))
+    if undefined:
+        raise BuildFailed("the PDF would show ?? for:\n  " + "\n  ".join(undefined))
+    output = config.build_dir / "pdf" / "book.pdf"
+    output.parent.mkdir(exist_ok=True)
+    shutil.copyfile(tex.with_suffix(".pdf"), output)
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bookbuild", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["check", "execute", "html", "pdf"])
+    parser.add_argument("--root", type=Path, default=Path("."), help="the book's root (holds _config.yml)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.root)
+        if args.command == "check":
+            check_book(config)
+        else:
+            execute(config, args.jobs)
+        if args.command == "html":
+            sphinx(config, "html")
+            print(f"HTML: {config.relative(config.build_dir / 'html' / 'index.html')}")
+        elif args.command == "pdf":
+            sphinx(config, "latex")
+            print(f"PDF: {config.relative(pdf(config))}")
+    except (BookError, BuildFailed) as error:
+        print(f"\nbookbuild {args.command}: FAILED\n{error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The Sphinx side of the pipeline: stored outputs in, stale outputs never.
+
+* Every ``.md`` page is read by :func:`read_with_outputs`, which attaches the outputs
+  stored under the chapter's *current* execution key, and no others. MyST-NB's own
+  execution is off: the pipeline (:mod:`bookbuild.execute`) has run the chapters.
+* A chapter whose current key has no stored result (it was never executed with
+  today's code, or it failed) is an error that names the chapter.
+* Each chapter depends, for Sphinx, on the package modules it imports and on the
+  pinned requirements, so editing a module re-renders exactly the pages that use it.
+* The maths macros are defined once, in the file named by ``bookbuild_macros``, and
+  handed to both MathJax and the LaTeX preamble.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.util import logging
+
+from bookbuild.book import has_code_cells, read_notebook
+from bookbuild.keys import chapter_dependencies, code_cells, execution_key
+from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
+
+logger = logging.getLogger(__name__)
+
+
+def read_with_outputs(text: str, store: str, packages: list[str], requirements: str):
+    """Read a MyST Markdown chapter and attach the outputs stored for its current key.
+
+    A chapter without a stored result is returned without outputs;
+    :func:`_check_chapter` has already reported it as an error.
+    """
+    notebook = read_notebook(text)
+    cells = code_cells(notebook)
+    if not cells:
+        return notebook
+    key = execution_key(notebook, tuple(packages), Path(requirements))
+    stored_path = Path(store) / f"{key}.ipynb"
+    if stored_path.is_file():
+        import nbformat
+
+        stored = nbformat.read(stored_path, as_version=4)
+        for cell, executed in zip(cells, code_cells(stored), strict=True):
+            cell.outputs = executed.outputs
+            cell.execution_count = executed.execution_count
+    return notebook
+
+
+def _configure(app: Sphinx, config: Config) -> None:
+    root = Path(app.srcdir)
+    config.nb_execution_mode = "off"
+    config.nb_custom_formats = {
+        ".md": (
+            "bookbuild.sphinx_ext.read_with_outputs",
+            {
+                "store": str(root / "_build" / "executed"),
+                "packages": list(config.bookbuild_tracked_packages),
+                "requirements": str(root / config.bookbuild_requirements),
+            },
+            False,
+        )
+    }
+    macros = read_macros(root / config.bookbuild_macros)
+    mathjax = dict(config.mathjax3_config or {})
+    mathjax["tex"] = {**mathjax.get("tex", {}), "macros": mathjax_macros(macros)}
+    config.mathjax3_config = mathjax
+    elements = dict(config.latex_elements or {})
+    elements["preamble"] = elements.get("preamble", "") + latex_preamble(macros)
+    config.latex_elements = elements
+
+
+def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:
+    text = source[0]
+    if not has_code_cells(text):
+        return
+    path = Path(app.env.doc2path(docname))
+    notebook = read_notebook(text)
+    if not notebook.metadata.get("jupytext") and notebook.metadata.get("file_format") != "mystnb":
+        logger.error("has {code-cell} blocks but no jupytext/MyST-NB header: its cells would never run",
+                     location=docname, type="bookbuild", subtype="header")
+        return
+    config = app.config
+    requirements = Path(app.srcdir) / config.bookbuild_requirements
+    packages = tuple(config.bookbuild_tracked_packages)
+    for dependency in [*chapter_dependencies(notebook, packages), requirements]:
+        app.env.note_dependency(str(dependency))
+    key = execution_key(notebook, packages, requirements)
+    if not (Path(app.srcdir) / "_build" / "executed" / f"{key}.ipynb").is_file():
+        logger.error(
+            f"{path.name}: no executed outputs for its current code and package "
+            f"(key {key}); build with `make html`, which executes the chapter first",
+            location=docname, type="bookbuild", subtype="not-executed",
+        )
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("bookbuild_tracked_packages", ["nnmath"], "env")
+    app.add_config_value("bookbuild_requirements", "requirements.txt", "env")
+    app.add_config_value("bookbuild_macros", "book/macros.tex", "env")
+    app.add_config_value("bookbuild_chapter_budget", 20, "")
+    # Before MyST-NB's own config-inited handlers (priority 500), which read these values.
+    app.connect("config-inited", _configure, priority=400)
+    app.connect("source-read", _check_chapter)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
