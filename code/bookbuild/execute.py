@@ -127,10 +127,10 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig, single_thread: 
 
 
 def _describe_failure(relative: str, notebook, running: list[int], error: Exception, config: BookConfig) -> str:
-    """``book/x.md:42: cell 3 (`first line`): ValueError: message``."""
+    """``book/x.md:42: code cell 3 (`its first line`): ValueError: message``; 42 is the cell's fence."""
     index = running[-1] if running else 0
     cell = notebook.cells[index]
-    line = notebook.metadata["source_map"][index] + 1
+    line = notebook.metadata["source_map"][index]  # MyST-NB's source map: the 1-based line of the cell's fence
     code_number = sum(1 for c in notebook.cells[: index + 1] if c.cell_type == "code")
     first_line = next((text for text in cell.source.splitlines() if text.strip()), "")
     where = f"{relative}:{line}: code cell {code_number} (`{first_line.strip()[:80]}`)"

@@ -1,0 +1,102 @@
+"""Small books built with the project's real configuration, for the pipeline's tests.
+
+A fixture book lives in a temporary folder: the repository's ``_config.yml`` (with the
+tracked package pointed at a small package of the fixture's own, ``fixturepkg``), its
+macros, a ``requirements.txt``, and the chapters a test writes. It is built with the
+real command line, ``python -m bookbuild``, in a subprocess, as a contributor would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+HEADER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def chapter(title: str, *cells: str, header: bool = True) -> str:
+    """A MyST Markdown chapter: a title, then one code cell per source in ``cells``."""
+    parts = [HEADER if header else "", f"# {title}\n\nSome prose about {title.lower()}.\n"]
+    for source in cells:
+        parts.append(f"\n```{{code-cell}} ipython3\n{textwrap.dedent(source).strip()}\n```\n")
+    return "".join(parts)
+
+
+@dataclass
+class BuildResult:
+    returncode: int
+    output: str
+
+
+class FixtureBook:
+    def __init__(self, root: Path, cell_timeout: int = 30):
+        self.root = root
+        config = yaml.safe_load((REPO / "_config.yml").read_text())
+        config["execute"]["timeout"] = cell_timeout
+        config["sphinx"]["config"]["bookbuild_tracked_packages"] = ["fixturepkg"]
+        config.pop("logo", None)
+        config["html"].pop("favicon", None)
+        (root / "book" / "_static").mkdir(parents=True)
+        shutil.copy(REPO / "book" / "macros.tex", root / "book" / "macros.tex")
+        shutil.copy(REPO / "book" / "references.bib", root / "book" / "references.bib")
+        (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (root / "requirements.txt").write_text("numpy==1.0\n")
+        (root / "fixturepkg").mkdir()
+        self.write("fixturepkg/__init__.py", '"""A package the fixture chapters import."""\n')
+        self.chapters: list[str] = []
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def add_chapter(self, name: str, text: str, in_toc: bool = True) -> Path:
+        path = self.write(f"book/{name}.md", text)
+        if in_toc:
+            self.chapters.append(f"book/{name}")
+            self.write_toc(self.chapters)
+        return path
+
+    def write_toc(self, entries: list[str]) -> None:
+        toc = {"format": "jb-book", "root": entries[0]}
+        if entries[1:]:
+            toc["chapters"] = [{"file": entry} for entry in entries[1:]]
+        self.write("_toc.yml", yaml.safe_dump(toc, sort_keys=False))
+
+    def build(self, command: str = "html", jobs: int = 2) -> BuildResult:
+        environment = dict(os.environ, PYTHONPATH=str(self.root))
+        process = subprocess.run(
+            [sys.executable, "-m", "bookbuild", command, "--root", str(self.root), "--jobs", str(jobs)],
+            cwd=self.root, env=environment, capture_output=True, text=True, timeout=600,
+        )
+        return BuildResult(process.returncode, process.stdout + process.stderr)
+
+    def executed(self) -> list[str]:
+        """The chapters the last build executed (from its execution report)."""
+        report = json.loads((self.root / "_build" / "reports" / "execution.json").read_text())
+        return sorted(entry["chapter"] for entry in report if entry["executed"])
+
+    def html(self, name: str) -> str:
+        return (self.root / "_build" / "html" / "book" / f"{name}.html").read_text()
