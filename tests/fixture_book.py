@@ -86,7 +86,8 @@ class FixtureBook:
         self.write("_toc.yml", yaml.safe_dump(toc, sort_keys=False))
 
     def build(self, command: str = "html", jobs: int = 2) -> BuildResult:
-        environment = dict(os.environ, PYTHONPATH=str(self.root))
+        search_path = [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])]
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(search_path))
         process = subprocess.run(
             [sys.executable, "-m", "bookbuild", command, "--root", str(self.root), "--jobs", str(jobs)],
             cwd=self.root, env=environment, capture_output=True, text=True, timeout=600,

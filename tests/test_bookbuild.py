@@ -1,0 +1,115 @@
+"""Fast unit tests of the pipeline's parts: execution keys, dependencies, macros, book checks."""
+
+from __future__ import annotations
+
+import pytest
+from fixture_book import FixtureBook, chapter
+
+from bookbuild.book import BookError, check_book, load_config, read_notebook
+from bookbuild.keys import execution_key, imported_modules, module_closure, package_modules
+from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A tracked package ``keypkg``: ``a`` imports ``b`` (relatively), ``b`` imports ``c``."""
+    root = tmp_path / "keypkg"
+    root.mkdir()
+    files = {
+        "__init__.py": '"""Top."""\n',
+        "a.py": "from .b import VALUE\n",
+        "b.py": "import keypkg.c\n\nVALUE = 1\n",
+        "c.py": "import numpy\n",
+        "unrelated.py": "X = 0\n",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package_modules.cache_clear()
+    yield root
+    package_modules.cache_clear()
+
+
+def test_imported_modules_reads_imports_and_skips_magics():
+    source = "%matplotlib inline\n!ls\nimport numpy as np\nfrom nnmath.losses import cross_entropy\nfrom nnmath import layers"
+    assert imported_modules(source) == {
+        "numpy", "nnmath.losses", "nnmath.losses.cross_entropy", "nnmath", "nnmath.layers"}
+
+
+def test_module_closure_follows_imports_through_the_package(package):
+    names = [path.name for path in module_closure({"keypkg.a"}, ("keypkg",))]
+    assert names == ["__init__.py", "a.py", "b.py", "c.py"]
+    assert [path.name for path in module_closure({"keypkg"}, ("keypkg",))] == ["__init__.py"]
+    assert module_closure({"numpy"}, ("keypkg",)) == []
+
+
+def test_an_untracked_missing_package_is_a_clear_error():
+    with pytest.raises(ModuleNotFoundError, match="tracked package 'no_such_package' is not installed"):
+        package_modules("no_such_package")
+
+
+def _key(text: str, requirements) -> str:
+    return execution_key(read_notebook(text), ("keypkg",), requirements)
+
+
+def test_the_execution_key_covers_code_imported_modules_and_requirements(package, tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy==1\n")
+    text = chapter("A", "from keypkg.a import VALUE\nprint(VALUE)")
+    key = _key(text, requirements)
+
+    assert _key(text.replace("Some prose", "Other prose"), requirements) == key
+    (package / "unrelated.py").write_text("X = 1\n")
+    assert _key(text, requirements) == key
+
+    (package / "c.py").write_text("import numpy  # changed\n")
+    changed_module = _key(text, requirements)
+    assert changed_module != key
+
+    requirements.write_text("numpy==2\n")
+    assert _key(text, requirements) != changed_module
+    assert _key(text.replace("print(VALUE)", "print(VALUE + 1)"), requirements) != _key(text, requirements)
+
+
+def test_macros_feed_mathjax_and_latex_alike(tmp_path):
+    path = tmp_path / "macros.tex"
+    path.write_text("% vectors\n\\newcommand{\\vb}{\\mathbf{b}}\n\n\\newcommand{\\pd}[2]{\\frac{\\partial #1}{\\partial #2}}\n")
+    macros = read_macros(path)
+    assert mathjax_macros(macros) == {"vb": "\\mathbf{b}", "pd": ["\\frac{\\partial #1}{\\partial #2}", 2]}
+    assert "\\newcommand{\\vb}{\\mathbf{b}}" in latex_preamble(macros)
+    assert "\\newcommand{\\pd}[2]{\\frac{\\partial #1}{\\partial #2}}" in latex_preamble(macros)
+
+
+def test_a_malformed_macro_line_names_its_file_and_line(tmp_path):
+    path = tmp_path / "macros.tex"
+    path.write_text("\\newcommand{\\vb}{\\mathbf{b}}\n\\def\\bad{x}\n")
+    with pytest.raises(ValueError, match=r"macros.tex:2: expected \\newcommand"):
+        read_macros(path)
+
+
+def test_the_repository_macros_parse():
+    from fixture_book import REPO
+
+    names = {macro.name for macro in read_macros(REPO / "book" / "macros.tex")}
+    assert {"va", "vb", "vw", "vz", "pd", "loss"} <= names
+
+
+def test_check_book_names_unlisted_and_headerless_chapters(tmp_path):
+    book = FixtureBook(tmp_path)
+    book.add_chapter("fine", chapter("Fine", "print(1)"))
+    book.add_chapter("headerless", chapter("Headerless", "print(2)", header=False))
+    book.add_chapter("unlisted", chapter("Unlisted"), in_toc=False)
+    with pytest.raises(BookError) as error:
+        check_book(load_config(tmp_path))
+    message = str(error.value)
+    assert "book/unlisted.md: not listed in _toc.yml" in message
+    assert "book/headerless.md: has {code-cell} blocks but no jupytext/MyST-NB header" in message
+    assert "fine.md" not in message
+
+
+def test_a_toc_entry_without_a_file_is_refused(tmp_path):
+    book = FixtureBook(tmp_path)
+    book.add_chapter("fine", chapter("Fine"))
+    book.write_toc(["book/fine", "book/missing"])
+    with pytest.raises(BookError, match="entry 'book/missing' names no file"):
+        load_config(tmp_path)
