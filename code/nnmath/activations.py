@@ -1,0 +1,341 @@
+r"""Activation functions and their derivatives, written out in NumPy.
+
+Every function takes an array ``z`` of any shape (batch first, ``(N, n)`` in a
+network) and returns a float64 array. ``f_prime(z)`` is the elementwise
+derivative :math:`f'(z)`, with the same shape as ``z``; softmax, which mixes the
+entries of a row, has a full Jacobian instead.
+"""
+
+import numpy as np
+
+from nnmath._checks import as_float_array, check_same_shape
+
+
+def relu(z):
+    r"""Rectified linear unit, elementwise.
+
+    .. math:: \operatorname{ReLU}(z) = \max(0, z)
+
+    Parameters
+    ----------
+    z : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape as ``z``
+
+    Book: :doc:`activations`
+    """
+    return np.maximum(as_float_array(z, "z"), 0.0)
+
+
+def relu_prime(z):
+    r"""Derivative of ReLU, elementwise.
+
+    .. math:: \operatorname{ReLU}'(z) = \begin{cases} 1 & z > 0 \\ 0 & z \le 0 \end{cases}
+
+    ReLU has no derivative at exactly 0; we use 0 there, as PyTorch does.
+
+    Parameters
+    ----------
+    z : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape as ``z``, entries 0.0 or 1.0
+
+    Book: :doc:`activations`
+    """
+    return (as_float_array(z, "z") > 0).astype(np.float64)
+
+
+def leaky_relu(z, slope=0.01):
+    r"""Leaky ReLU, elementwise: a small slope instead of 0 for negative inputs.
+
+    .. math:: f(z) = \begin{cases} z & z > 0 \\ \alpha z & z \le 0 \end{cases}
+
+    Parameters
+    ----------
+    z : array_like, any shape
+    slope : float
+        :math:`\alpha`, PyTorch's ``negative_slope`` (default 0.01).
+
+    Returns
+    -------
+    ndarray, same shape as ``z``
+
+    Book: :doc:`activations`
+    """
+    z = as_float_array(z, "z")
+    return np.where(z > 0, z, slope * z)
+
+
+def leaky_relu_prime(z, slope=0.01):
+    r"""Derivative of leaky ReLU, elementwise.
+
+    .. math:: f'(z) = \begin{cases} 1 & z > 0 \\ \alpha & z \le 0 \end{cases}
+
+    At exactly 0 we use :math:`\alpha`, as PyTorch does.
+
+    Parameters
+    ----------
+    z : array_like, any shape
+    slope : float
+        :math:`\alpha` (default 0.01).
+
+    Returns
+    -------
+    ndarray, same shape as ``z``
+
+    Book: :doc:`activations`
+    """
+    return np.where(as_float_array(z, "z") > 0, 1.0, slope)
+
+
+def sigmoid(z):
+    r"""Logistic sigmoid, elementwise, computed without overflow.
+
+    .. math:: \sigma(z) = \frac{1}{1 + e^{-z}} = \frac{e^{z}}{1 + e^{z}}
+
+    The first form overflows in :math:`e^{-z}` for large negative ``z`` (and the
+    second for large positive ``z``), so both use :math:`e^{-|z|} \in (0, 1]`:
+    the first form for :math:`z \ge 0`, the second for :math:`z < 0`.
+
+    Parameters
+    ----------
+    z : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape as ``z``, entries in [0, 1]
+
+    Book: :doc:`activations`
+    """
+    z = as_float_array(z, "z")
+    e = np.exp(-np.abs(z))
+    s = 1.0 / (1.0 + e)
+    return np.where(z >= 0, s, e * s)
+
+
+def sigmoid_prime(z):
+    r"""Derivative of the sigmoid, elementwise.
+
+    .. math:: \sigma'(z) = \sigma(z) \, (1 - \sigma(z))
+
+    Parameters
+    ----------
+    z : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape as ``z``, entries in [0, 1/4]
+
+    Book: :doc:`activations`
+    """
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def tanh(z):
+    r"""Hyperbolic tangent, elementwise.
+
+    .. math:: \tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}} = 2 \sigma(2z) - 1
+
+    Parameters
+    ----------
+    z : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape as ``z``, entries in [-1, 1]
+
+    Book: :doc:`activations`
+    """
+    return np.tanh(as_float_array(z, "z"))
+
+
+def tanh_prime(z):
+    r"""Derivative of tanh, elementwise.
+
+    .. math:: \tanh'(z) = 1 - \tanh^2(z)
+
+    Parameters
+    ----------
+    z : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape as ``z``
+
+    Book: :doc:`activations`
+    """
+    t = tanh(z)
+    return 1.0 - t * t
+
+
+def softmax(z, axis=-1):
+    r"""Softmax along ``axis``: positive entries that sum to 1.
+
+    .. math:: \operatorname{softmax}(z)_i = \frac{e^{z_i}}{\sum_k e^{z_k}}
+              = \frac{e^{z_i - m}}{\sum_k e^{z_k - m}}, \quad m = \max_k z_k
+
+    Subtracting the maximum changes nothing mathematically but keeps every
+    exponent at most 0, so :math:`e^{1000}` is never formed.
+
+    Parameters
+    ----------
+    z : array_like, shape (N, K), (K,) or any, with ``axis`` the class axis
+        Logits, one row per example.
+    axis : int
+        The class axis (default the last).
+
+    Returns
+    -------
+    ndarray, same shape as ``z``
+
+    Book: :doc:`activations`
+    """
+    z = as_float_array(z, "z")
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(z, axis=-1):
+    r"""Logarithm of the softmax along ``axis``, computed without overflow.
+
+    .. math:: \log \operatorname{softmax}(z)_i = (z_i - m) - \log \sum_k e^{z_k - m},
+              \quad m = \max_k z_k
+
+    Taking ``np.log(softmax(z))`` instead gives :math:`\log 0 = -\infty` as
+    soon as one probability underflows.
+
+    Parameters
+    ----------
+    z : array_like, shape (N, K), (K,) or any, with ``axis`` the class axis
+    axis : int
+        The class axis (default the last).
+
+    Returns
+    -------
+    ndarray, same shape as ``z``, entries at most 0
+
+    Book: :doc:`softmax-cross-entropy`
+    """
+    z = as_float_array(z, "z")
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax_jacobian(z):
+    r"""Jacobian of the softmax, for one example or a batch.
+
+    .. math:: J_{ij} = \frac{\partial s_i}{\partial z_j} = s_i (\delta_{ij} - s_j),
+              \qquad J = \operatorname{diag}(s) - s s^T
+
+    Parameters
+    ----------
+    z : array_like, shape (K,) or (N, K)
+
+    Returns
+    -------
+    ndarray, shape (K, K) or (N, K, K)
+        One symmetric Jacobian per row of ``z``.
+
+    Book: :doc:`activations`
+    """
+    z = as_float_array(z, "z")
+    if z.ndim not in (1, 2):
+        raise ValueError(f"z must have shape (K,) or (N, K), got shape {z.shape}")
+    s = softmax(z)
+    diag = s[..., :, None] * np.eye(s.shape[-1])
+    return diag - s[..., :, None] * s[..., None, :]
+
+
+def softmax_jacobian_by_cases(z):
+    r"""Jacobian of the softmax of one example, built entry by entry.
+
+    .. math:: \frac{\partial s_i}{\partial z_j} =
+              \begin{cases} s_i (1 - s_i) & i = j \\ -s_i s_j & i \ne j \end{cases}
+
+    The explicit double loop shows the two cases; :func:`softmax_jacobian`
+    computes the same matrix in one line.
+
+    Parameters
+    ----------
+    z : array_like, shape (K,)
+
+    Returns
+    -------
+    ndarray, shape (K, K)
+
+    Book: :doc:`activations`
+    """
+    z = as_float_array(z, "z")
+    if z.ndim != 1:
+        raise ValueError(f"z must have shape (K,), got shape {z.shape}")
+    s = softmax(z)
+    K = len(s)
+    J = np.empty((K, K))
+    for i in range(K):
+        for j in range(K):
+            if i == j:
+                J[i, j] = s[i] * (1 - s[i])
+            else:
+                J[i, j] = -s[i] * s[j]
+    return J
+
+
+def softmax_vjp(z, grad_out):
+    r"""Vector-Jacobian product of the softmax, without forming the Jacobian.
+
+    With :math:`s = \operatorname{softmax}(z)` and upstream gradient
+    :math:`g = \partial L / \partial s`, each row gets
+
+    .. math:: \frac{\partial L}{\partial z} = g J = s \odot \Big(g - \sum_k g_k s_k\Big)
+
+    which costs :math:`O(K)` per row instead of the :math:`O(K^2)` of ``g @ J``.
+
+    Parameters
+    ----------
+    z : array_like, shape (N, K) or (..., K)
+        Logits.
+    grad_out : array_like, shape (N, K) or (..., K)
+        :math:`\partial L / \partial s`.
+
+    Returns
+    -------
+    ndarray, shape (N, K) or (..., K)
+        :math:`\partial L / \partial z`.
+
+    Book: :doc:`activations`
+    """
+    g = as_float_array(grad_out, "grad_out")
+    s = softmax(z)
+    check_same_shape(s, g, "z", "grad_out")
+    return s * (g - (g * s).sum(axis=-1, keepdims=True))
+
+
+def log_softmax_vjp(z, grad_out):
+    r"""Vector-Jacobian product of the log-softmax.
+
+    Since :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`, each row gets
+
+    .. math:: \frac{\partial L}{\partial z} = g - s \sum_k g_k
+
+    Parameters
+    ----------
+    z : array_like, shape (N, K) or (..., K)
+        Logits.
+    grad_out : array_like, shape (N, K) or (..., K)
+        :math:`\partial L / \partial \log s`.
+
+    Returns
+    -------
+    ndarray, shape (N, K) or (..., K)
+
+    Book: :doc:`softmax-cross-entropy`
+    """
+    g = as_float_array(grad_out, "grad_out")
+    s = softmax(z)
+    check_same_shape(s, g, "z", "grad_out")
+    return g - s * g.sum(axis=-1, keepdims=True)
