@@ -1,0 +1,77 @@
+"""nnmath.data: the digits splits are what the chapters say."""
+
+import numpy as np
+import pytest
+from nnmath.data import DigitsSplit, load_digits_split, one_vs_seven, ten_classes
+from sklearn.datasets import load_digits
+
+DIGITS = load_digits()
+
+
+def digits_of(X):
+    """The digit shown by each row of scaled pixels, looked up in scikit-learn's raw data."""
+    digit_of_image = {(row / 16).tobytes(): digit for row, digit in zip(DIGITS.data, DIGITS.target, strict=True)}
+    return np.array([digit_of_image[row.tobytes()] for row in X])
+
+
+def test_one_vs_seven_has_361_images_with_7_as_label_1():
+    split = one_vs_seven()
+    assert isinstance(split, DigitsSplit) and split.classes == (1, 7)
+    assert len(split.y_train) + len(split.y_test) == 361
+    assert len(split.y_test) == 91
+    for X, y in [(split.X_train, split.y_train), (split.X_test, split.y_test)]:
+        assert set(np.unique(y)) == {0, 1}
+        np.testing.assert_array_equal(digits_of(X), np.where(y == 1, 7, 1))
+
+
+def test_ten_classes_keeps_every_digit_with_its_own_label():
+    split = ten_classes()
+    assert split.X_train.shape == (1347, 64) and split.X_test.shape == (450, 64)
+    assert split.classes == tuple(range(10))
+    np.testing.assert_array_equal(digits_of(split.X_train), split.y_train)
+    np.testing.assert_array_equal(digits_of(split.X_test), split.y_test)
+
+
+def test_pixels_are_scaled_to_0_1_and_labels_are_integers():
+    split = ten_classes()
+    for X in (split.X_train, split.X_test):
+        assert X.dtype == np.float64 and X.min() == 0.0 and X.max() == 1.0
+    assert split.y_train.dtype.kind == "i"
+
+
+def test_split_is_stratified_deterministic_and_seeded():
+    a, b, c = ten_classes(), ten_classes(), ten_classes(seed=1)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.y_test, c.y_test)
+    share = np.bincount(a.y_test) / np.bincount(DIGITS.target)
+    assert np.all(np.abs(share - 0.25) < 0.01)
+    assert len(load_digits_split(test_fraction=0.5).y_test) == 899
+
+
+def test_labels_follow_the_order_of_classes():
+    split = load_digits_split(classes=(7, 1))
+    assert split.classes == (7, 1)
+    np.testing.assert_array_equal(digits_of(split.X_train), np.where(split.y_train == 0, 7, 1))
+    three = load_digits_split(classes=[3, 0, 9])
+    assert three.classes == (3, 0, 9)
+    np.testing.assert_array_equal(digits_of(three.X_test), np.array([3, 0, 9])[three.y_test])
+    assert len(three.y_train) + len(three.y_test) == 183 + 178 + 180
+
+
+def test_returned_arrays_are_the_callers_own():
+    split = one_vs_seven()
+    split.X_train[:] = -1.0
+    assert one_vs_seven().X_train.min() == 0.0
+
+
+@pytest.mark.parametrize("classes", [(1,), (1, 1), (1, 10), (-1, 3), ()])
+def test_bad_classes_are_rejected(classes):
+    with pytest.raises(ValueError, match="at least two distinct digits in 0..9"):
+        load_digits_split(classes=classes)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.5, 1.5])
+def test_bad_test_fractions_are_rejected(fraction):
+    with pytest.raises(ValueError, match="test_fraction must lie strictly between 0 and 1"):
+        load_digits_split(test_fraction=fraction)
