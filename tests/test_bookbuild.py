@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fixture_book import FixtureBook, chapter
-
 from bookbuild.book import BookError, check_book, load_config, read_notebook
 from bookbuild.keys import execution_key, imported_modules, module_closure, package_modules
 from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
+from fixture_book import FixtureBook, chapter
 
 
 @pytest.fixture
@@ -31,7 +30,8 @@ def package(tmp_path, monkeypatch):
 
 
 def test_imported_modules_reads_imports_and_skips_magics():
-    source = "%matplotlib inline\n!ls\nimport numpy as np\nfrom nnmath.losses import cross_entropy\nfrom nnmath import layers"
+    source = ("%matplotlib inline\n!ls\nimport numpy as np\n"
+              "from nnmath.losses import cross_entropy\nfrom nnmath import layers")
     assert imported_modules(source) == {
         "numpy", "nnmath.losses", "nnmath.losses.cross_entropy", "nnmath", "nnmath.layers"}
 
@@ -73,7 +73,8 @@ def test_the_execution_key_covers_code_imported_modules_and_requirements(package
 
 def test_macros_feed_mathjax_and_latex_alike(tmp_path):
     path = tmp_path / "macros.tex"
-    path.write_text("% vectors\n\\newcommand{\\vb}{\\mathbf{b}}\n\n\\newcommand{\\pd}[2]{\\frac{\\partial #1}{\\partial #2}}\n")
+    path.write_text("% vectors\n\\newcommand{\\vb}{\\mathbf{b}}\n\n"
+                    "\\newcommand{\\pd}[2]{\\frac{\\partial #1}{\\partial #2}}\n")
     macros = read_macros(path)
     assert mathjax_macros(macros) == {"vb": "\\mathbf{b}", "pd": ["\\frac{\\partial #1}{\\partial #2}", 2]}
     assert "\\newcommand{\\vb}{\\mathbf{b}}" in latex_preamble(macros)

@@ -144,8 +144,8 @@ def test_only_what_changed_is_executed_again(book):
 
 def test_a_chapter_over_its_budget_fails(tmp_path):
     book = FixtureBook(tmp_path)
-    config = (book.root / "_config.yml").read_text()
-    (book.root / "_config.yml").write_text(config.replace("bookbuild_chapter_budget: 20", "bookbuild_chapter_budget: 1"))
+    config = book.root / "_config.yml"
+    config.write_text(config.read_text().replace("bookbuild_chapter_budget: 20", "bookbuild_chapter_budget: 1"))
     book.add_chapter("slow", chapter("Slow", "import time\ntime.sleep(2)"))
     result = book.build()
     assert result.returncode != 0

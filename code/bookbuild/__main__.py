@@ -1,8 +1,11 @@
-"""Command line: ``python -m bookbuild {check,execute,html,pdf} [--root DIR] [--jobs N]``.
+"""Command line: ``python -m bookbuild COMMAND [--root DIR] [--jobs N]``.
 
 ``html`` and ``pdf`` run the whole pipeline: check the book, execute what changed,
 then let Sphinx render with warnings as errors. The exit code is non-zero whenever
-any step failed, and every failing chapter is named.
+any step failed, and every failing chapter is named. ``execute`` stops after the
+execution (the live preview runs it before each rebuild), ``check`` after the check,
+``site`` builds the PDF, then the website linking to it; ``lint`` runs the chapter lint,
+``chapter NAME --title TITLE`` adds a chapter.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def execute(config: BookConfig, jobs: int) -> None:
         )
 
 
-def sphinx(config: BookConfig, builder: str) -> None:
+def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
     """``jupyter-book build`` with warnings as errors, nitpicky, naming every problem.
 
     Sphinx re-reads only changed pages, so a warning from an unchanged page would not
@@ -46,6 +49,8 @@ def sphinx(config: BookConfig, builder: str) -> None:
     """
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(config.root), "--builder", builder, "-W", "-n", "--keep-going"]
+    if rewrite_all:
+        command.append("--all")
     if subprocess.run(command, cwd=config.root).returncode != 0:
         (config.build_dir / ".doctrees" / "environment.pickle").unlink(missing_ok=True)
         raise BuildFailed(f"Sphinx ({builder}) reported errors or warnings: see the lines above")
@@ -71,10 +76,25 @@ def pdf(config: BookConfig) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bookbuild", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["check", "execute", "html", "pdf"])
+    parser.add_argument("command", choices=["check", "execute", "html", "pdf", "site", "lint", "chapter"])
+    parser.add_argument("name", nargs="?", help="with `chapter`: the new chapter's file name, kebab-case")
+    parser.add_argument("--title", help="with `chapter`: the new chapter's title")
     parser.add_argument("--root", type=Path, default=Path("."), help="the book's root (holds _config.yml)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
     args = parser.parse_args(argv)
+    if args.command == "chapter":
+        if not args.name or not args.title:
+            parser.error("chapter needs a NAME and --title")
+        from bookbuild.scaffold import create_chapter
+
+        print(f"created {create_chapter(args.root, args.name, args.title)} and listed it in _toc.yml")
+        return 0
+    if args.command == "lint":
+        from bookbuild.lint import lint_book
+
+        problems = lint_book(args.root)
+        print("\n".join(problems) or "lint: no problems")
+        return 1 if problems else 0
     try:
         config = load_config(args.root)
         if args.command == "check":
@@ -84,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "html":
             sphinx(config, "html")
             print(f"HTML: {config.relative(config.build_dir / 'html' / 'index.html')}")
-        elif args.command == "pdf":
+        elif args.command in ("pdf", "site"):
             sphinx(config, "latex")
             print(f"PDF: {config.relative(pdf(config))}")
+        if args.command == "site":
+            # Every page is written again, now with its link to the PDF.
+            sphinx(config, "html", rewrite_all=True)
+            print(f"website with the PDF: {config.relative(config.build_dir / 'html' / 'index.html')}")
     except (BookError, BuildFailed) as error:
         print(f"\nbookbuild {args.command}: FAILED\n{error}", file=sys.stderr)
         return 1

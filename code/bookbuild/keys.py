@@ -19,7 +19,7 @@ import hashlib
 import importlib.util
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -48,7 +48,7 @@ def imported_modules(source: str) -> set[str]:
     return modules
 
 
-@lru_cache(maxsize=None)
+@cache
 def package_modules(package: str) -> dict[str, Path]:
     """Every module of an installed package: dotted name -> source file."""
     spec = importlib.util.find_spec(package)

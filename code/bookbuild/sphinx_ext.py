@@ -9,10 +9,13 @@
   pinned requirements, so editing a module re-renders exactly the pages that use it.
 * The maths macros are defined once, in the file named by ``bookbuild_macros``, and
   handed to both MathJax and the LaTeX preamble.
+* When the PDF has been built (``_build/pdf/book.pdf``), the website carries a copy in
+  ``_static/book.pdf`` and every page links to it (``book/_templates/pdf-link.html``).
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from sphinx.application import Sphinx
@@ -95,6 +98,34 @@ def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:
         )
 
 
+PDF_IN_SITE = "_static/book.pdf"
+
+
+def _built_pdf(app: Sphinx) -> Path:
+    return Path(app.srcdir) / "_build" / "pdf" / "book.pdf"
+
+
+def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    context["book_pdf"] = PDF_IN_SITE if _built_pdf(app).is_file() else None
+    # sphinx-thebe and sphinx-togglebutton register their inline scripts once per read
+    # phase, with different priorities, so Sphinx keeps both copies: a second `const`
+    # declaration is a page error. Keep the first copy of each script.
+    if "script_files" in context:
+        seen = set()
+        unique = []
+        for script in context["script_files"]:
+            identity = (script.filename or "", repr(sorted(script.attributes.items())))
+            if identity not in seen:
+                seen.add(identity)
+                unique.append(script)
+        context["script_files"] = unique
+
+
+def _copy_pdf(app: Sphinx, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html" and _built_pdf(app).is_file():
+        shutil.copyfile(_built_pdf(app), Path(app.outdir) / PDF_IN_SITE)
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("bookbuild_tracked_packages", ["nnmath"], "env")
     app.add_config_value("bookbuild_requirements", "requirements.txt", "env")
@@ -103,4 +134,6 @@ def setup(app: Sphinx) -> dict:
     # Before MyST-NB's own config-inited handlers (priority 500), which read these values.
     app.connect("config-inited", _configure, priority=400)
     app.connect("source-read", _check_chapter)
+    app.connect("html-page-context", _page_context)
+    app.connect("build-finished", _copy_pdf)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,374 @@
+"""The chapter lint: what the build cannot see, or would only see late, as one line per problem.
+
+``lint_book(root)`` returns every problem as ``path[:line]: what is wrong (and how to fix)``:
+
+1. the TOC and ``book/`` agree, and every chapter with code has the MyST-NB header (``check_book``);
+2. nothing edits ``sys.path`` (or ``PYTHONPATH``), in the chapters' code cells or in ``code/``:
+   the package is installed, and a path hack would hide a broken install;
+3. a chapter that derives something (display maths and code cells) asserts against autograd;
+4. labels (targets, ``:label:``/``:name:`` options, equation labels) are unique across the book;
+5. no notebooks or Jupyter checkpoints in ``book/``: outputs are computed at build time only;
+6. ruff passes on ``code/`` and ``tests/`` (the repository's settings), and on each chapter's code
+   cells, linted as a notebook so that ruff knows cells and magics; its lines point into the ``.md``.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from bookbuild.book import BookError, check_book, load_config, read_notebook
+
+PAGES_DIR = "book"
+PYTHON_DIRS = ("code", "tests")
+# Settings for chapter code on top of the repository's: a notebook imports where it first needs
+# a name (E402) and may import or define a name again in a later cell (F811); `l` is the book's
+# layer index (E741); import order is not checked (I), as ruff cannot fix it inside a .md.
+CHAPTER_RUFF_IGNORE = ["E402", "F811", "E741", "I"]
+
+# An assert of our value against autograd's: torch's own, or the helpers of nnmath.gradcheck.
+AUTOGRAD_ASSERT = re.compile(r"\b(assert_close|assert_close_to_autograd|assert_matches_torch|check_vjp)\s*\(")
+TORCH = re.compile(r"\btorch\b")
+MATH_DIRECTIVE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*\{math\}", re.M)
+
+FENCE_OPEN = re.compile(r"^\s*(?P<fence>`{3,}|~{3,}|:{3,})\s*(?:\{(?P<directive>[^}\s]+)\})?")
+TARGET = re.compile(r"^\s*\((?P<label>[^()\s]+)\)=\s*$")
+EQUATION_LABEL = re.compile(r"\$\$\s*\((?P<label>[^()\s]+)\)\s*$")
+OPTION_LABEL = re.compile(r"^:\s*(?:label|name):\s*(?P<label>\S+)\s*$")
+YAML_OPTION_LABEL = re.compile(r"^\s*(?:label|name):\s*(?P<label>\S+)\s*$")
+# Directives whose content is not Markdown: no targets or equations inside, only options.
+VERBATIM_DIRECTIVES = {"code-cell", "code-block", "code", "sourcecode", "literalinclude", "math", "raw", "eval-rst"}
+
+PATH_METHODS = {"append", "insert", "extend", "remove", "pop", "clear", "__setitem__", "__iadd__"}
+ENV_SETTERS = {"setdefault", "putenv", "update", "__setitem__"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeCell:
+    source: str
+    first_line: int  # the .md line (1-based) of the cell's first source line
+
+    def md_line(self, row: int) -> int:
+        return self.first_line + row - 1
+
+
+@dataclasses.dataclass
+class Chapter:
+    path: Path
+    name: str  # relative to the book's root, e.g. book/activations.md
+    text: str
+    markdown: str  # the prose cells, joined
+    cells: list[CodeCell]
+
+
+def lint_book(root: Path) -> list[str]:
+    """Every problem of the book at ``root``, one line each; an empty list means clean."""
+    root = root.resolve()
+    problems: list[str] = []
+    toc_chapters: tuple[Path, ...] = ()
+    try:
+        config = load_config(root)
+        toc_chapters = config.chapters
+        check_book(config, PAGES_DIR)
+    except BookError as error:
+        problems += [line.replace(f"{root}/", "") for line in str(error).splitlines()]
+    except yaml.YAMLError as error:
+        problems.append(f"_config.yml or _toc.yml is not valid YAML: {' '.join(str(error).split())}")
+
+    pages = sorted(set(_pages(root)) | {path for path in toc_chapters if path.suffix == ".md"})
+    chapters = []
+    for path in pages:
+        chapter, problem = _read_chapter(root, path)
+        if problem:
+            problems.append(problem)
+        else:
+            chapters.append(chapter)
+
+    for chapter in chapters:
+        problems += _sys_path_in_chapter(chapter)
+        problems += _autograd_check(chapter)
+    problems += _sys_path_in_package(root)
+    problems += _duplicate_labels(chapters)
+    problems += _stray_notebooks(root)
+    problems += _ruff(root, chapters)
+    return problems
+
+
+def _pages(root: Path) -> Iterator[Path]:
+    """The ``.md`` files under book/, skipping ``_templates``, ``_build``, ``.ipynb_checkpoints``..."""
+    for page in (root / PAGES_DIR).rglob("*.md"):
+        if not any(part.startswith(("_", ".")) for part in page.relative_to(root).parts):
+            yield page
+
+
+def _read_chapter(root: Path, path: Path) -> tuple[Chapter | None, str | None]:
+    name = path.relative_to(root).as_posix()
+    text = path.read_text()
+    try:
+        notebook = read_notebook(text)
+    except Exception as error:  # MyST-NB raises several kinds for a broken header or cell
+        return None, f"{name}: cannot be read as a MyST notebook: {' '.join(str(error).split())}"
+    lines = text.splitlines()
+    cells, prose = [], []
+    for cell, fence_line in zip(notebook.cells, notebook.metadata["source_map"], strict=True):
+        if cell.cell_type == "code":
+            cells.append(CodeCell(cell.source, _first_source_line(lines, fence_line, cell.source)))
+        else:
+            prose.append(cell.source)
+    return Chapter(path, name, text, "\n".join(prose), cells), None
+
+
+def _first_source_line(lines: list[str], fence_line: int, source: str) -> int:
+    """The .md line of a cell's first source line: after its fence and its options."""
+    source_lines = source.splitlines()
+    first = next((k for k, line in enumerate(source_lines) if line.strip()), None)
+    if first is None:
+        return fence_line + 1
+    for index in range(fence_line, len(lines)):
+        if lines[index] == source_lines[first]:
+            return index + 1 - first
+    return fence_line + 1
+
+
+# Rule 2: sys.path
+
+
+def _python_source(source: str) -> str:
+    """A cell's source with IPython-only lines (``%magic``, ``!shell``) blanked, lines kept."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _is_sys_path(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "path"
+            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+
+
+def _names_pythonpath(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value == "PYTHONPATH"
+
+
+def path_edits(source: str) -> list[tuple[int, str]]:
+    """(line, what) for every edit of the module search path in a Python source."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # ruff reports the syntax error
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            method = node.func.attr
+            if method in PATH_METHODS and _is_sys_path(node.func.value):
+                found.append((node.lineno, f"sys.path.{method}(...)"))
+            elif method == "addsitedir":
+                found.append((node.lineno, "site.addsitedir(...)"))
+            elif method in ENV_SETTERS and (any(_names_pythonpath(arg) for arg in node.args)
+                                            or any(k.arg == "PYTHONPATH" for k in node.keywords)):
+                found.append((node.lineno, f"sets PYTHONPATH ({method})"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "addsitedir":
+            found.append((node.lineno, "addsitedir(...)"))
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            if _is_sys_path(target) or (isinstance(target, ast.Subscript) and _is_sys_path(target.value)):
+                found.append((node.lineno, "assigns sys.path"))
+            elif isinstance(target, ast.Subscript) and _names_pythonpath(target.slice):
+                found.append((node.lineno, "sets PYTHONPATH"))
+    return sorted(found)
+
+
+def _magic_path_edits(source: str) -> list[tuple[int, str]]:
+    return [(row, "sets PYTHONPATH in a magic") for row, line in enumerate(source.splitlines(), 1)
+            if line.lstrip().startswith(("%", "!")) and "PYTHONPATH" in line]
+
+
+SYS_PATH_FIX = ("never touch the module search path: the package is installed "
+                "(pip install -e code, as `make` does), so import it by name")
+
+
+def _sys_path_in_chapter(chapter: Chapter) -> list[str]:
+    problems = []
+    for cell in chapter.cells:
+        is_python = not cell.source.lstrip().startswith("%%")
+        edits = (path_edits(_python_source(cell.source)) if is_python else []) + _magic_path_edits(cell.source)
+        problems += [f"{chapter.name}:{cell.md_line(row)}: code cell {what}; {SYS_PATH_FIX}" for row, what in edits]
+    return problems
+
+
+def _sys_path_in_package(root: Path) -> list[str]:
+    problems = []
+    for path in sorted((root / "code").rglob("*.py")):
+        if any(part.startswith(".") or part.endswith(".egg-info") for part in path.relative_to(root).parts):
+            continue
+        name = path.relative_to(root).as_posix()
+        problems += [f"{name}:{row}: {what}; {SYS_PATH_FIX}" for row, what in path_edits(path.read_text())]
+    return problems
+
+
+# Rule 3: derivations are checked against autograd
+
+
+def _autograd_check(chapter: Chapter) -> list[str]:
+    derives = "$$" in chapter.markdown or MATH_DIRECTIVE.search(chapter.text)
+    if not (derives and chapter.cells):
+        return []
+    code = "\n".join(cell.source for cell in chapter.cells)
+    if AUTOGRAD_ASSERT.search(code) and TORCH.search(code):
+        return []
+    missing = "never uses torch" if AUTOGRAD_ASSERT.search(code) else "has no code cell that asserts"
+    return [f"{chapter.name}: derives equations but {missing} against autograd; follow each derivation "
+            "with a cell that asserts ours equals autograd's, e.g. "
+            "torch.testing.assert_close(torch.from_numpy(ours), x.grad) or "
+            "nnmath.gradcheck.assert_close_to_autograd / check_vjp"]
+
+
+# Rule 4: unique labels
+
+
+def labels(text: str) -> Iterator[tuple[int, str]]:
+    """(line, label) for every label a MyST page defines.
+
+    Targets ``(label)=``, equation labels ``$$ (label)``, and the ``:label:``/``:name:`` options
+    of directives (also nested, as in a code cell's ``:mystnb: figure: name:``, and in a ``---``
+    YAML option block). Fenced code is skipped, except for its options.
+    """
+    open_fences: list[tuple[str, bool]] = []  # (fence, content is verbatim)
+    in_options = in_yaml = False
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if in_yaml:
+            if stripped == "---":
+                in_yaml = False
+            elif match := YAML_OPTION_LABEL.match(line):
+                yield number, match["label"]
+            continue
+        if in_options:
+            if line.startswith(":") and not FENCE_OPEN.match(line):
+                if match := OPTION_LABEL.match(line):
+                    yield number, match["label"]
+                continue
+            in_options = False
+            if stripped == "---":
+                in_yaml = True
+                continue
+        if open_fences:
+            fence, verbatim = open_fences[-1]
+            if stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
+                open_fences.pop()
+                continue
+            if verbatim:
+                continue
+        if match := FENCE_OPEN.match(line):
+            directive = match["directive"]
+            if directive is None and match["fence"][0] == ":":
+                continue  # a line of colons, not a fence
+            open_fences.append((match["fence"], directive is None or directive in VERBATIM_DIRECTIVES))
+            in_options = directive is not None
+            continue
+        if match := TARGET.match(line) or EQUATION_LABEL.search(line):
+            yield number, match["label"]
+
+
+def _duplicate_labels(chapters: list[Chapter]) -> list[str]:
+    first: dict[str, str] = {}
+    problems = []
+    for chapter in chapters:
+        for number, label in labels(chapter.text):
+            here = f"{chapter.name}:{number}"
+            if label in first:
+                problems.append(f"{here}: label '{label}' is already defined at {first[label]}; labels must "
+                                "be unique across the book: rename one (and the references to it)")
+            else:
+                first[label] = here
+    return problems
+
+
+# Rule 5: no notebooks or checkpoints in book/
+
+
+def _stray_notebooks(root: Path) -> list[str]:
+    problems = []
+    for path in sorted((root / PAGES_DIR).rglob("*")):
+        parts = path.relative_to(root).parts
+        if "_build" in parts or ".ipynb_checkpoints" in parts[:-1]:
+            continue
+        name = path.relative_to(root).as_posix()
+        if path.is_dir() and path.name == ".ipynb_checkpoints":
+            problems.append(f"{name}: Jupyter checkpoints in the book's sources; delete the folder")
+        elif path.suffix == ".ipynb":
+            problems.append(f"{name}: a notebook in book/ (stored outputs, or a stray copy of a chapter); "
+                            "chapters are MyST Markdown whose outputs are computed at build time: delete it, "
+                            "or convert it with `jupytext --to myst` and add it to _toc.yml")
+    return problems
+
+
+# Rule 6: ruff
+
+
+def _ruff_command() -> list[str]:
+    ruff = Path(sys.executable).with_name("ruff")
+    return [str(ruff)] if ruff.is_file() else [sys.executable, "-m", "ruff"]
+
+
+def _run_ruff(root: Path, paths: list[str], options: list[str]) -> list[dict]:
+    command = [*_ruff_command(), "check", "--output-format", "json", "--no-fix", *options, *paths]
+    process = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"ruff failed ({' '.join(command)}):\n{process.stderr}")
+    return json.loads(process.stdout or "[]")
+
+
+def _ruff_message(finding: dict) -> str:
+    code = finding.get("code") or "syntax error"
+    return f"{code} {finding['message']} (ruff)"
+
+
+def _ruff(root: Path, chapters: list[Chapter]) -> list[str]:
+    problems = []
+    python_dirs = [name for name in PYTHON_DIRS if (root / name).is_dir()]
+    if python_dirs:
+        for finding in _run_ruff(root, python_dirs, []):
+            name = Path(finding["filename"]).resolve().relative_to(root).as_posix()
+            problems.append(f"{name}:{finding['location']['row']}: {_ruff_message(finding)}")
+    problems += _ruff_chapters(root, [chapter for chapter in chapters if chapter.cells])
+    return problems
+
+
+def _ruff_chapters(root: Path, chapters: list[Chapter]) -> list[str]:
+    """Each chapter's code cells as a notebook, linted by ruff, its findings mapped to .md lines."""
+    if not chapters:
+        return []
+    options = ["--config", f"lint.extend-ignore = {json.dumps(CHAPTER_RUFF_IGNORE)}"]
+    if (root / "pyproject.toml").is_file():
+        options = ["--config", str(root / "pyproject.toml"), *options]
+    try:
+        packages = load_config(root).tracked_packages
+    except (BookError, yaml.YAMLError):
+        packages = ()
+    options += ["--config", f"lint.isort.known-first-party = {json.dumps(list(packages))}"]
+    findings = []
+    with tempfile.TemporaryDirectory(prefix="bookbuild-lint-") as folder:
+        for index, chapter in enumerate(chapters):
+            notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell.source)
+                                                       for cell in chapter.cells])
+            notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+            notebook.metadata["language_info"] = {"name": "python"}
+            nbformat.write(notebook, Path(folder) / f"{index}.ipynb")
+        paths = [str(Path(folder) / f"{index}.ipynb") for index in range(len(chapters))]
+        for finding in _run_ruff(root, paths, [*options, "--no-cache"]):
+            chapter = chapters[int(Path(finding["filename"]).stem)]
+            cell = chapter.cells[(finding.get("cell") or 1) - 1]
+            findings.append((chapter.name, cell.md_line(finding["location"]["row"]), _ruff_message(finding)))
+    return [f"{name}:{line}: {message}" for name, line, message in sorted(findings)]

@@ -1,0 +1,77 @@
+"""The real book builds to HTML and PDF, with live outputs, and its executions are deterministic."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+from bookbuild.book import load_config
+from real_book import built_site, run_bookbuild, scratch_copy
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_chapter_is_executed_and_rendered_with_its_outputs():
+    root, log = built_site()
+    config = load_config(root)
+    assert "chapter(s) failed" not in log
+    for chapter in config.chapters:
+        page = root / "_build" / "html" / chapter.relative_to(root).with_suffix(".html")
+        html = page.read_text()
+        assert "cell_output" in html or "{code-cell}" not in chapter.read_text(), page
+        assert "Traceback (most recent call last)" not in html, page
+
+
+def test_the_pdf_is_typeset_with_no_undefined_references():
+    root, _ = built_site()
+    pdf = root / "_build" / "pdf" / "book.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert pages >= 2 * len(load_config(root).chapters)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "??" not in text
+    assert (root / "_build" / "html" / "_static" / "book.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_the_pdf_shows_the_same_live_outputs_as_the_website():
+    root, _ = built_site()
+    text = subprocess.run(["pdftotext", str(root / "_build" / "pdf" / "book.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    stored = [nbformat.read(path, as_version=4) for path in (root / "_build" / "executed").glob("*.ipynb")]
+    printed = [output.text.strip().splitlines()[0] for notebook in stored for cell in notebook.cells
+               if cell.cell_type == "code" for output in cell.outputs
+               if output.output_type == "stream" and output.text.strip()]
+    assert printed, "the book prints nothing?"
+    squashed = re.sub(r"\s+", "", text)
+    missing = [line for line in printed if re.sub(r"\s+", "", line)[:40] not in squashed]
+    assert len(missing) <= len(printed) // 10, missing[:10]
+
+
+def test_two_clean_executions_give_identical_text_outputs():
+    root, _ = built_site()
+    first = _text_outputs(root)
+    shutil.rmtree(root / "_build" / "executed")
+    process = run_bookbuild("execute", root)
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert _text_outputs(root) == first
+
+
+def _text_outputs(root) -> dict[str, list[str]]:
+    outputs = {}
+    for path in sorted((root / "_build" / "executed").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        outputs[path.name] = [
+            output.get("text") or output.get("data", {}).get("text/plain", "")
+            for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+        ]
+    return outputs
+
+
+def test_a_no_op_rebuild_of_the_real_book_executes_nothing():
+    built_site()
+    process = run_bookbuild("html", scratch_copy())
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert re.search(r"\n0 of \d+ chapters executed", process.stdout)
