@@ -22,6 +22,25 @@ test: $(INSTALLED) system-deps
 check: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+# Live preview at http://127.0.0.1:8000: every save executes the chapters that changed,
+# then rebuilds (sphinx-autobuild reads a conf.py generated from _config.yml, gitignored).
+preview: $(INSTALLED)
+	$(BIN)/jupyter-book config sphinx . > /dev/null
+	$(BIN)/sphinx-autobuild . _build/preview --port 8000 --watch code/nnmath \
+		--ignore "*/_build/*" --ignore "*.ipynb" --ignore "*/conf.py" \
+		--pre-build "$(BIN)/python -m bookbuild execute --jobs $(JOBS)"
+
+# A new chapter from the template, listed in _toc.yml: make chapter NAME=my-topic TITLE="My topic"
+chapter: $(INSTALLED)
+	$(BIN)/python -m bookbuild chapter "$(NAME)" --title "$(TITLE)"
+
+lint: $(INSTALLED)
+	$(BIN)/python -m bookbuild lint
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/book_build.py
+
 $(INSTALLED): requirements.txt code/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --requirement requirements.txt
