@@ -64,7 +64,6 @@ class CodeCell:
 
 @dataclasses.dataclass
 class Chapter:
-    path: Path
     name: str  # relative to the book's root, e.g. book/activations.md
     text: str
     markdown: str  # the prose cells, joined
@@ -82,10 +81,12 @@ def lint_book(root: Path) -> list[str]:
         check_book(config, PAGES_DIR)
     except BookError as error:
         problems += [line.replace(f"{root}/", "") for line in str(error).splitlines()]
-    except yaml.YAMLError as error:
-        problems.append(f"_config.yml or _toc.yml is not valid YAML: {' '.join(str(error).split())}")
+    except yaml.YAMLError:
+        problems += _yaml_errors(root)
 
-    pages = sorted(set(_pages(root)) | {path for path in toc_chapters if path.suffix == ".md"})
+    # In reading order, so that a duplicate label is reported where it comes second.
+    listed = [path for path in toc_chapters if path.suffix == ".md"]
+    pages = listed + sorted(set(_pages(root)) - set(listed))
     chapters = []
     for path in pages:
         chapter, problem = _read_chapter(root, path)
@@ -101,6 +102,16 @@ def lint_book(root: Path) -> list[str]:
     problems += _duplicate_labels(chapters)
     problems += _stray_notebooks(root)
     problems += _ruff(root, chapters)
+    return problems
+
+
+def _yaml_errors(root: Path) -> list[str]:
+    problems = []
+    for name in ("_config.yml", "_toc.yml"):
+        try:
+            yaml.safe_load((root / name).read_text())
+        except yaml.YAMLError as error:
+            problems.append(f"{name}: not valid YAML: {' '.join(str(error).split())}")
     return problems
 
 
@@ -125,7 +136,7 @@ def _read_chapter(root: Path, path: Path) -> tuple[Chapter | None, str | None]:
             cells.append(CodeCell(cell.source, _first_source_line(lines, fence_line, cell.source)))
         else:
             prose.append(cell.source)
-    return Chapter(path, name, text, "\n".join(prose), cells), None
+    return Chapter(name, text, "\n".join(prose), cells), None
 
 
 def _first_source_line(lines: list[str], fence_line: int, source: str) -> int:
@@ -331,8 +342,7 @@ def _run_ruff(root: Path, paths: list[str], options: list[str]) -> list[dict]:
 
 
 def _ruff_message(finding: dict) -> str:
-    code = finding.get("code") or "syntax error"
-    return f"{code} {finding['message']} (ruff)"
+    return f"{finding.get('code') or 'error'} {finding['message']} (ruff)"
 
 
 def _ruff(root: Path, chapters: list[Chapter]) -> list[str]:
@@ -350,14 +360,9 @@ def _ruff_chapters(root: Path, chapters: list[Chapter]) -> list[str]:
     """Each chapter's code cells as a notebook, linted by ruff, its findings mapped to .md lines."""
     if not chapters:
         return []
-    options = ["--config", f"lint.extend-ignore = {json.dumps(CHAPTER_RUFF_IGNORE)}"]
+    options = ["--config", f"lint.extend-per-file-ignores = {{\"*.ipynb\" = {json.dumps(CHAPTER_RUFF_IGNORE)}}}"]
     if (root / "pyproject.toml").is_file():
         options = ["--config", str(root / "pyproject.toml"), *options]
-    try:
-        packages = load_config(root).tracked_packages
-    except (BookError, yaml.YAMLError):
-        packages = ()
-    options += ["--config", f"lint.isort.known-first-party = {json.dumps(list(packages))}"]
     findings = []
     with tempfile.TemporaryDirectory(prefix="bookbuild-lint-") as folder:
         for index, chapter in enumerate(chapters):

@@ -1,0 +1,274 @@
+"""The chapter lint: a clean book passes, each rule names the file, the line and the fix."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import time
+
+import pytest
+from bookbuild.lint import labels, lint_book, path_edits
+from fixture_book import HEADER, REPO, FixtureBook, chapter
+
+# A chapter that does everything right: numbered maths and labels of every kind, a magic, an
+# import in a later cell (E402) and again (F811), `l` for a layer (E741), a check against autograd.
+SQUARE = HEADER + textwrap.dedent("""\
+    (chapter-square)=
+    # Squares
+
+    $$
+    \\frac{d}{dx} x^2 = 2x
+    $$ (eq-square)
+
+    ```{code-cell} ipython3
+    %matplotlib inline
+    import torch
+    ```
+
+    ```{code-cell} ipython3
+    :tags: [hide-input]
+    :mystnb:
+    :  figure:
+    :    caption: Nothing to see.
+    :    name: fig-square
+
+    x = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)
+    (x**2).backward()
+    import torch
+
+    for l in range(2):
+        print(l)
+    ```
+
+    ```{code-cell} ipython3
+    torch.testing.assert_close(x.grad, 2 * x.detach())
+    ```
+
+    ```{exercise} A question
+    :label: ex-square-1
+
+    Why?
+    ```
+
+    ```python
+    (not-a-label)=
+    ```
+    """)
+
+
+@pytest.fixture
+def book(tmp_path):
+    book = FixtureBook(tmp_path)
+    book.write("pyproject.toml", (REPO / "pyproject.toml").read_text())  # the repository's ruff settings
+    book.add_chapter("intro", chapter("Intro"))
+    book.add_chapter("square", SQUARE)
+    book.add_chapter("prose", HEADER + "# Prose\n\nMaths without code:\n\n$$\nx = 1\n$$\n")
+    book.add_chapter("numbers", chapter("Numbers", "print(6 * 7)"))
+    return book
+
+
+def line_of(path, text: str) -> int:
+    """The 1-based line of the first line of ``path`` that contains ``text``."""
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+FORMAT = re.compile(r"^[\w./-]+(:\d+)?: \S")
+
+
+def test_a_clean_book_passes(book):
+    assert lint_book(book.root) == []
+
+
+def unlisted(book):
+    book.add_chapter("orphan", chapter("Orphan"), in_toc=False)
+    return r"^book/orphan\.md: not listed in _toc\.yml, so it is never built$"
+
+
+def toc_entry_without_file(book):
+    book.write_toc([*book.chapters, "book/ghost"])
+    return r"^_toc\.yml: entry 'book/ghost' names no file"
+
+
+def toc_not_yaml(book):
+    book.write("_toc.yml", "root: book/intro\nchapters: [\n")
+    return r"^_toc\.yml: not valid YAML: "
+
+
+def no_header(book):
+    book.add_chapter("plain", chapter("Plain", "print(1)", header=False))
+    return r"^book/plain\.md: has \{code-cell\} blocks but no jupytext/MyST-NB header"
+
+
+def broken_header(book):
+    book.add_chapter("broken", "---\njupytext: [\n---\n# Broken\n")
+    return r"^book/broken\.md: cannot be read as a MyST notebook"
+
+
+def sys_path_in_a_cell(book):
+    path = book.add_chapter("hack", chapter("Hack", "print(1)", "import sys\n\nsys.path.insert(0, '../code')"))
+    return rf"^book/hack\.md:{line_of(path, 'sys.path.insert')}: code cell sys\.path\.insert\(\.\.\.\); never touch"
+
+
+def pythonpath_in_a_magic(book):
+    path = book.add_chapter("env", chapter("Env", "%env PYTHONPATH=../code\nprint(1)"))
+    return rf"^book/env\.md:{line_of(path, '%env')}: code cell sets PYTHONPATH in a magic"
+
+
+def sys_path_in_the_package(book):
+    book.write("code/pkg/__init__.py", '"""A package."""\n\nimport sys\n\nsys.path.append("..")\n')
+    return r"^code/pkg/__init__\.py:5: sys\.path\.append\(\.\.\.\); never touch the module search path"
+
+
+def derivation_without_assert(book):
+    book.add_chapter("derives", HEADER + "# D\n\n$$\ny = x^2\n$$\n\n```{code-cell} ipython3\nprint(2 * 3)\n```\n")
+    return r"^book/derives\.md: derives equations but has no code cell that asserts against autograd; follow"
+
+
+def math_directive_without_assert(book):
+    book.add_chapter("derives", HEADER + "# D\n\n```{math}\ny = x^2\n```\n\n```{code-cell} ipython3\nprint(1)\n```\n")
+    return r"^book/derives\.md: derives equations but has no code cell that asserts against autograd"
+
+
+def assert_without_torch(book):
+    cells = ("```{code-cell} ipython3\nfrom numpy.testing import assert_allclose as assert_close\n\n"
+             "assert_close(1.0, 1.0)\n```")
+    book.add_chapter("numpy-only", HEADER + f"# D\n\n$$\ny = x^2\n$$\n\n{cells}\n")
+    return r"^book/numpy-only\.md: derives equations but never uses torch against autograd"
+
+
+def duplicate(book, text: str, label: str):
+    path = book.add_chapter("again", HEADER + f"# Again\n\n{text}\n")  # after square.md in the TOC
+    here, there = line_of(path, label), line_of(book.root / "book" / "square.md", label)
+    return rf"^book/again\.md:{here}: label '{label}' is already defined at book/square\.md:{there}; labels must be"
+
+
+def duplicate_target(book):
+    return duplicate(book, "(chapter-square)=\n## Again", "chapter-square")
+
+
+def duplicate_equation_label(book):
+    return duplicate(book, "$$\ny = 2x\n$$ (eq-square)", "eq-square")
+
+
+def duplicate_exercise_label(book):
+    return duplicate(book, "```{exercise} Again\n:label: ex-square-1\n\nWhy?\n```", "ex-square-1")
+
+
+def duplicate_figure_name(book):
+    return duplicate(book, "```{figure} _static/x.png\n:name: fig-square\n\nA figure.\n```", "fig-square")
+
+
+def stray_notebook(book):
+    book.write("book/square.ipynb", "{}")
+    return r"^book/square\.ipynb: a notebook in book/ .*delete it, or convert it"
+
+
+def checkpoints(book):
+    book.write("book/.ipynb_checkpoints/square-checkpoint.ipynb", "{}")
+    return r"^book/\.ipynb_checkpoints: Jupyter checkpoints in the book's sources; delete the folder$"
+
+
+def unused_import_in_a_cell(book):
+    text = HEADER + "# R\n\n```{code-cell} ipython3\n:tags: [hide-input]\n\nimport os\nprint(1)\n```\n"
+    path = book.add_chapter("ruffed", text)
+    return rf"^book/ruffed\.md:{line_of(path, 'import os')}: F401 `os` imported but unused \(ruff\)$"
+
+
+def undefined_name_in_a_later_cell(book):
+    path = book.add_chapter("ruffed", chapter("R", "x = 1\nprint(x)", "y = 2\n\nprint(undefined_name)"))
+    return rf"^book/ruffed\.md:{line_of(path, 'undefined_name')}: F821 Undefined name `undefined_name` \(ruff\)$"
+
+
+def syntax_error_in_a_cell(book):
+    path = book.add_chapter("ruffed", chapter("R", "print(1)", "def broken(:\n    pass"))
+    return rf"^book/ruffed\.md:{line_of(path, 'def broken')}: invalid-syntax .*\(ruff\)$"
+
+
+def ruff_in_tests(book):
+    book.write("tests/test_x.py", "import os\n")
+    return r"^tests/test_x\.py:1: F401 `os` imported but unused \(ruff\)$"
+
+
+@pytest.mark.parametrize("make_bad", [
+    unlisted, toc_entry_without_file, toc_not_yaml, no_header, broken_header,
+    sys_path_in_a_cell, pythonpath_in_a_magic, sys_path_in_the_package,
+    derivation_without_assert, math_directive_without_assert, assert_without_torch,
+    duplicate_target, duplicate_equation_label, duplicate_exercise_label, duplicate_figure_name,
+    stray_notebook, checkpoints,
+    unused_import_in_a_cell, undefined_name_in_a_later_cell, syntax_error_in_a_cell, ruff_in_tests,
+])
+def test_each_rule_reports_its_problem(book, make_bad):
+    expected = make_bad(book)
+    problems = lint_book(book.root)
+    assert [problem for problem in problems if re.search(expected, problem)], "\n".join(problems)
+    assert all(FORMAT.match(problem) for problem in problems), "\n".join(problems)
+
+
+@pytest.mark.parametrize("source, found", [
+    ("import sys\nsys.path.append('x')", [(2, "sys.path.append(...)")]),
+    ("import sys\nsys.path.insert(0, 'x')", [(2, "sys.path.insert(...)")]),
+    ("import sys\nsys.path.extend(['x'])", [(2, "sys.path.extend(...)")]),
+    ("import sys\nsys.path = ['x']", [(2, "assigns sys.path")]),
+    ("import sys\nsys.path += ['x']", [(2, "assigns sys.path")]),
+    ("import sys\nsys.path[0:0] = ['x']", [(2, "assigns sys.path")]),
+    ("import site\nsite.addsitedir('x')", [(2, "site.addsitedir(...)")]),
+    ("from site import addsitedir\naddsitedir('x')", [(2, "addsitedir(...)")]),
+    ("import os\nos.environ['PYTHONPATH'] = 'x'", [(2, "sets PYTHONPATH")]),
+    ("import os\nos.environ.setdefault('PYTHONPATH', 'x')", [(2, "sets PYTHONPATH (setdefault)")]),
+    ("import os\nos.environ.update(PYTHONPATH='x')", [(2, "sets PYTHONPATH (update)")]),
+    ("import os\nos.putenv('PYTHONPATH', 'x')", [(2, "sets PYTHONPATH (putenv)")]),
+    ("import sys\nprint(sys.path)\nfirst = sys.path[0]", []),
+    ("text = 'sys.path.append(x)'", []),
+    ("import os\nprint(os.environ.get('PYTHONPATH'))", []),
+    ("def broken(:", []),
+])
+def test_path_edits_finds_every_edit_of_the_search_path_and_nothing_else(source, found):
+    assert path_edits(source) == found
+
+
+def test_labels_come_from_targets_options_and_equations_but_not_from_code():
+    text = textwrap.dedent("""\
+        (target)=
+        # Title
+
+        $$ x $$ (eq-inline)
+
+        ```python
+        (code-target)=
+        $$ (code-eq)
+        ```
+
+        ````{exercise} Outer
+        :label: ex-outer
+
+        (inside-exercise)=
+        ```{code-cell} ipython3
+        ---
+        mystnb:
+          figure:
+            name: fig-yaml
+        ---
+        print("(not-a-target)=")
+        ```
+        ````
+
+        :::{note}
+        :name: note-colon
+        Text.
+        :::
+
+        ```{math}
+        :label: eq-directive
+        (not-a-target-in-math)=
+        ```
+        """)
+    assert [label for _, label in labels(text)] == [
+        "target", "eq-inline", "ex-outer", "inside-exercise", "fig-yaml", "note-colon", "eq-directive"]
+    assert dict((label, line) for line, label in labels(text))["fig-yaml"] == 19
+
+
+def test_the_real_book_is_clean():
+    start = time.perf_counter()
+    problems = lint_book(REPO)
+    assert problems == [], "\n".join(problems)
+    assert time.perf_counter() - start < 5, "the lint should stay fast: it runs on every commit"
