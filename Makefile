@@ -6,13 +6,17 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JOBS ?= $(shell nproc)
 
-.PHONY: html pdf test check preview chapter lint bench system-deps clean
+.PHONY: html pdf site test check preview chapter lint bench system-deps clean
 
 html: $(INSTALLED)
 	$(BIN)/python -m bookbuild html --jobs $(JOBS)
 
 pdf: $(INSTALLED) system-deps
 	$(BIN)/python -m bookbuild pdf --jobs $(JOBS)
+
+# What is published: the PDF, then the website with every page linking to it.
+site: $(INSTALLED) system-deps
+	$(BIN)/python -m bookbuild site --jobs $(JOBS)
 
 # Everything: unit tests, then the slow end-to-end tests (book builds, PDF, browser).
 test: $(INSTALLED) system-deps

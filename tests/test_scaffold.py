@@ -68,9 +68,35 @@ def test_a_toc_without_chapters_gets_its_first(toc):
     assert yaml.safe_load(add_to_toc(toc, "b"))["chapters"] == [{"file": "b"}]
 
 
-def test_a_toc_with_parts_is_left_to_the_author():
-    with pytest.raises(ValueError, match="groups its chapters in parts"):
-        add_to_toc("root: intro\nparts:\n  - caption: A\n    chapters:\n      - file: a\n", "b")
+PARTS_TOC = """\
+root: intro
+parts:
+  - caption: Main
+    numbered: true
+    chapters:
+      - file: a
+        sections:
+          - file: a1
+  # the appendices are not numbered
+  - caption: Appendices
+    chapters:
+      - file: z
+"""
+
+
+def test_in_a_book_with_parts_the_chapter_joins_the_last_numbered_part():
+    text = add_to_toc(PARTS_TOC, "b")
+    toc = yaml.safe_load(text)
+    assert toc["parts"][0]["chapters"] == [{"file": "a", "sections": [{"file": "a1"}]}, {"file": "b"}]
+    assert toc["parts"][1]["chapters"] == [{"file": "z"}]
+    assert "# the appendices are not numbered" in text
+
+
+def test_the_repository_toc_takes_a_new_chapter_before_the_appendices():
+    toc = yaml.safe_load(add_to_toc((REPO / "_toc.yml").read_text(), "book/new-topic"))
+    numbered = [part for part in toc["parts"] if part.get("numbered")]
+    assert numbered[-1]["chapters"][-1] == {"file": "book/new-topic"}
+    assert {"file": "book/new-topic"} not in toc["parts"][-1]["chapters"]
 
 
 @pytest.mark.parametrize("name", ["My-topic", "my_topic", "my topic", "-topic", "topic-", "my--topic", "", "../topic",

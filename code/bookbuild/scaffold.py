@@ -14,6 +14,7 @@ PAGES_DIR = "book"
 KEBAB_CASE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 TOP_LEVEL_KEY = re.compile(r"^[^\s#-][^:]*:")
 CHAPTERS_KEY = re.compile(r"^chapters:\s*(?P<rest>[^#]*?)\s*(#.*)?$")
+PART_START = re.compile(r"^\s+- (caption|chapters|numbered):")
 
 
 def create_chapter(root: Path, name: str, title: str) -> Path:
@@ -50,36 +51,53 @@ def _listed(toc_text: str) -> list[str]:
 
 
 def add_to_toc(toc_text: str, entry: str) -> str:
-    """``toc_text`` with ``- file: <entry>`` appended to its top-level ``chapters:`` list.
+    """``toc_text`` with ``- file: <entry>`` appended to the book's main chapter list.
 
-    The entry goes right after the last line of the list (its last entry, with any sections),
-    so comments and keys after the list stay where they are; a book without chapters gets the
-    key at the end.
+    That list is the top-level ``chapters:``, or, in a book grouped in ``parts:``, the
+    chapters of the last numbered part (the unnumbered parts after it are appendices).
+    The entry goes right after the list's last line, so comments and keys after it stay
+    where they are; a book without chapters gets the key at the end.
     """
     toc = yaml.safe_load(toc_text) or {}
-    if "parts" in toc:
-        raise ValueError(f"_toc.yml groups its chapters in parts: add '- file: {entry}' to a part by hand")
     lines = toc_text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    start = next((i for i, line in enumerate(lines) if CHAPTERS_KEY.match(line)), None)
-    if start is None:
-        lines.append(f"chapters:\n  - file: {entry}\n")
-    elif CHAPTERS_KEY.match(lines[start])["rest"] in ("", "[]"):
-        if CHAPTERS_KEY.match(lines[start])["rest"] == "[]":
-            lines[start] = "chapters:\n"
-        end = start + 1
-        while end < len(lines) and not TOP_LEVEL_KEY.match(lines[end]):
-            end += 1
-        items = [i for i in range(start + 1, end) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
-        indent = next((lines[i][: len(lines[i]) - len(lines[i].lstrip())] for i in items
-                       if lines[i].lstrip().startswith("- ")), "  ")
-        after = items[-1] + 1 if items else start + 1
-        lines.insert(after, f"{indent}- file: {entry}\n")
+    if "parts" in toc:
+        numbered = [i for i, part in enumerate(toc["parts"]) if part.get("numbered")]
+        target = numbered[-1] if numbered else len(toc["parts"]) - 1
+        starts = [i for i, line in enumerate(lines) if PART_START.match(line)]
+        if len(starts) != len(toc["parts"]):
+            raise ValueError(f"could not find the parts of _toc.yml: add '- file: {entry}' by hand")
+        end = starts[target + 1] if target + 1 < len(starts) else _block_end(lines, starts[target])
+        _insert_entry(lines, starts[target], end, entry)
+        expected = (yaml.safe_load("".join(lines))["parts"][target].get("chapters") or [None])[-1]
     else:
-        raise ValueError(f"_toc.yml writes its chapters in flow style; add '{{file: {entry}}}' by hand")
-    new_text = "".join(lines)
-    chapters = (yaml.safe_load(new_text) or {}).get("chapters") or []
-    if not chapters or chapters[-1] != {"file": entry}:
+        start = next((i for i, line in enumerate(lines) if CHAPTERS_KEY.match(line)), None)
+        if start is None:
+            lines.append(f"chapters:\n  - file: {entry}\n")
+        elif CHAPTERS_KEY.match(lines[start])["rest"] in ("", "[]"):
+            if CHAPTERS_KEY.match(lines[start])["rest"] == "[]":
+                lines[start] = "chapters:\n"
+            _insert_entry(lines, start, _block_end(lines, start), entry)
+        else:
+            raise ValueError(f"_toc.yml writes its chapters in flow style; add '{{file: {entry}}}' by hand")
+        expected = ((yaml.safe_load("".join(lines)) or {}).get("chapters") or [None])[-1]
+    if expected != {"file": entry}:
         raise ValueError(f"could not append {entry} to the chapters of _toc.yml: add '- file: {entry}' by hand")
-    return new_text
+    return "".join(lines)
+
+
+def _block_end(lines: list[str], start: int) -> int:
+    """The line after the block that starts at ``start`` (the next top-level key, or the end)."""
+    end = start + 1
+    while end < len(lines) and not TOP_LEVEL_KEY.match(lines[end]):
+        end += 1
+    return end
+
+
+def _insert_entry(lines: list[str], start: int, end: int, entry: str) -> None:
+    """Insert ``- file: entry`` after the last item of the list in ``lines[start:end]``."""
+    items = [i for i in range(start + 1, end) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+    files = [lines[i] for i in items if lines[i].lstrip().startswith("- file:")]
+    indent = min((line[: len(line) - len(line.lstrip())] for line in files), key=len, default="  ")
+    lines.insert(items[-1] + 1 if items else start + 1, f"{indent}- file: {entry}\n")
