@@ -193,7 +193,7 @@ def softmax(z, axis=-1):
     -------
     ndarray, same shape as ``z``
 
-    Book: :doc:`activations`
+    Book: :doc:`softmax-cross-entropy`
     """
     z = as_float_array(z, "z")
     e = np.exp(z - z.max(axis=axis, keepdims=True))
@@ -241,7 +241,7 @@ def softmax_jacobian(z):
     ndarray, shape (K, K) or (N, K, K)
         One symmetric Jacobian per row of ``z``.
 
-    Book: :doc:`activations`
+    Book: :doc:`softmax-cross-entropy`
     """
     z = as_float_array(z, "z")
     if z.ndim not in (1, 2):
@@ -268,7 +268,7 @@ def softmax_jacobian_by_cases(z):
     -------
     ndarray, shape (K, K)
 
-    Book: :doc:`activations`
+    Book: :doc:`softmax-cross-entropy`
     """
     z = as_float_array(z, "z")
     if z.ndim != 1:
@@ -307,7 +307,7 @@ def softmax_vjp(z, grad_out):
     ndarray, shape (N, K) or (..., K)
         :math:`\partial L / \partial z`.
 
-    Book: :doc:`activations`
+    Book: :doc:`softmax-cross-entropy`
     """
     g = as_float_array(grad_out, "grad_out")
     s = softmax(z)

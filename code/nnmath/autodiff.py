@@ -87,6 +87,7 @@ class Tensor:
         if not self.requires_grad:
             return
         grad = _unbroadcast(grad, self.shape)
+        # A copy, because one array can reach several tensors (both inputs of an add).
         self.grad = grad.copy() if self.grad is None else self.grad + grad
 
     @property
@@ -317,6 +318,8 @@ class Tensor:
             The upstream gradient :math:`\partial L / \partial \text{self}`, same shape
             as this tensor. It may be left out only for a one-element tensor (a
             loss), where it is 1, as in PyTorch.
+
+        Book: :doc:`automatic-differentiation`
         """
         if not self.requires_grad:
             raise RuntimeError("this tensor does not require grad: none of its inputs "

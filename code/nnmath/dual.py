@@ -79,31 +79,46 @@ def _lift(x):
 
 
 def exp(x):
-    r""":math:`(e^u)' = e^u u'`."""
+    r""":math:`(e^u)' = e^u u'`.
+
+    Book: :doc:`automatic-differentiation`
+    """
     x = _lift(x)
     return Dual(math.exp(x.value), math.exp(x.value) * x.derivative)
 
 
 def log(x):
-    r""":math:`(\log u)' = u' / u`."""
+    r""":math:`(\log u)' = u' / u`.
+
+    Book: :doc:`automatic-differentiation`
+    """
     x = _lift(x)
     return Dual(math.log(x.value), x.derivative / x.value)
 
 
 def sin(x):
-    r""":math:`(\sin u)' = \cos(u) \, u'`."""
+    r""":math:`(\sin u)' = \cos(u) \, u'`.
+
+    Book: :doc:`automatic-differentiation`
+    """
     x = _lift(x)
     return Dual(math.sin(x.value), math.cos(x.value) * x.derivative)
 
 
 def cos(x):
-    r""":math:`(\cos u)' = -\sin(u) \, u'`."""
+    r""":math:`(\cos u)' = -\sin(u) \, u'`.
+
+    Book: :doc:`automatic-differentiation`
+    """
     x = _lift(x)
     return Dual(math.cos(x.value), -math.sin(x.value) * x.derivative)
 
 
 def sigmoid(x):
-    r""":math:`\sigma(u)' = \sigma(u) (1 - \sigma(u)) \, u'`, with :math:`\sigma` computed stably."""
+    r""":math:`\sigma(u)' = \sigma(u) (1 - \sigma(u)) \, u'`, with :math:`\sigma` computed stably.
+
+    Book: :doc:`automatic-differentiation`
+    """
     x = _lift(x)
     e = math.exp(-abs(x.value))
     s = 1 / (1 + e) if x.value >= 0 else e / (1 + e)

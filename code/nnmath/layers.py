@@ -53,7 +53,7 @@ class Linear:
     A : ndarray or None
         The input of the last :meth:`forward`, shape (N, n_in).
 
-    Book: :doc:`backprop-any-depth`
+    Book: :doc:`vectorized-equations`
     """
 
     def __init__(self, n_in, n_out, rng=None):
@@ -70,6 +70,8 @@ class Linear:
         """A layer with the given ``W`` of shape (n_out, n_in) and ``b`` of shape (n_out,).
 
         Both are copied, so training the layer leaves the caller's arrays alone.
+
+        Book: :doc:`activations`
         """
         W = as_float_array(W, "W")
         b = as_float_array(b, "b")
@@ -90,6 +92,8 @@ class Linear:
         Returns
         -------
         ndarray, shape (N, n_out)
+
+        Book: :doc:`vectorized-equations`
         """
         A = as_float_array(A, "A")
         if A.ndim != 2 or A.shape[1] != self.W.shape[1]:
@@ -115,6 +119,8 @@ class Linear:
         -------
         ndarray, shape (N, n_in)
             :math:`\partial L / \partial A`; ``dW`` and ``db`` are stored on the layer.
+
+        Book: :doc:`backprop-any-depth`
         """
         if self.A is None:
             raise RuntimeError("call forward before backward: backward needs the input A")
@@ -197,6 +203,8 @@ class MLP:
         ndarray, shape (N, n_L)
             :math:`\hat Y`: class probabilities (softmax head) or per-output
             probabilities (sigmoid head).
+
+        Book: :doc:`backprop-any-depth`
         """
         self.Z, self.A = [None], [as_float_array(X, "X")]
         for layer in self.layers[:-1]:
@@ -241,6 +249,8 @@ class MLP:
         ----------
         y : array_like
             The labels or targets of the batch given to :meth:`forward`.
+
+        Book: :doc:`backprop-any-depth`
         """
         if not self.Z:
             raise RuntimeError("call forward (or loss) before backward")
@@ -254,7 +264,10 @@ class MLP:
         self.layers[0].backward(self.deltas[1])
 
     def step(self, learning_rate):
-        r"""One gradient-descent update, :math:`W := W - \eta \, \partial L / \partial W` (and b)."""
+        r"""One gradient-descent update, :math:`W := W - \eta \, \partial L / \partial W` (and b).
+
+        Book: :doc:`training`
+        """
         for layer in self.layers:
             if layer.dW is None:
                 raise RuntimeError("call backward before step: there are no gradients yet")
@@ -262,7 +275,10 @@ class MLP:
             layer.b -= learning_rate * layer.db
 
     def train_step(self, X, y, learning_rate):
-        """Forward, backward and update on one batch; returns the loss before the update."""
+        """Forward, backward and update on one batch; returns the loss before the update.
+
+        Book: :doc:`training`
+        """
         loss = self.loss(X, y)
         self.backward(y)
         self.step(learning_rate)
@@ -290,7 +306,10 @@ class MLP:
 
 
 class TwoLayerGradients(NamedTuple):
-    """The loss of :func:`two_layer_gradients` and its four gradients."""
+    """The loss of :func:`two_layer_gradients` and its four gradients.
+
+    Book: :doc:`backprop-two-layer`
+    """
 
     loss: float
     dW1: np.ndarray
