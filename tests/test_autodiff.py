@@ -97,6 +97,20 @@ def test_matmul_matches_autograd(data, n, k, m, kind):
     check_engine(lambda a, b: a @ b, [data.draw(values(left)), data.draw(values(right))], kind)
 
 
+@pytest.mark.parametrize("left, right", [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,))])
+def test_matmul_of_non_square_shapes_matches_autograd(left, right):
+    rng = np.random.default_rng(0)
+    check_engine(lambda a, b: a @ b, [rng.normal(size=left), rng.normal(size=right)], f"{left} @ {right}")
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4)])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_ops_default_to_the_last_axis(shape, op):
+    a = np.random.default_rng(1).normal(size=shape)
+    fn, our_grads = engine(lambda t: getattr(t, op)())
+    assert_matches_torch(fn, our_grads, lambda t: getattr(t, op)(-1), [a], name=f"{op} of shape {shape}")
+
+
 @given(a=small_shapes.flatmap(values), data=st.data())
 def test_sums_and_means_over_several_axes_match_autograd(a, data):
     a = a[:, :, None]
@@ -333,6 +347,7 @@ def test_to_dot_draws_every_tensor_and_op_deterministically():
                  'label="transpose"', 'label="matmul"', 'label="add"', 'label="cross_entropy"', 'label="1"']:
         assert text in dot
     assert dot.count("shape=box") == 7 and dot.count("shape=ellipse") == 4
+    assert dot.count("style=filled") == 1  # only the parameter W, not results that require grad
     assert dot.count("->") == 2 + 3 + 3 + 2  # inputs and output of each op
 
 
@@ -352,6 +367,10 @@ def test_bad_inputs_raise_with_what_was_expected():
         x ** Tensor(2.0)
     with pytest.raises(ValueError, match=r"1-D or 2-D tensors, got shapes \(2, 3\) and \(1, 3, 2\)"):
         x @ np.ones((1, 3, 2))
+    with pytest.raises(ValueError, match=r"1-D or 2-D tensors, got shapes \(1, 2, 3\) and \(3, 2\)"):
+        Tensor(np.ones((1, 2, 3))) @ np.ones((3, 2))
+    with pytest.raises(ValueError, match=r"1-D or 2-D tensors, got shapes \(\) and \(3,\)"):
+        Tensor(2.0) @ np.ones(3)
     with pytest.raises(ValueError, match=r"logits must have shape \(N, K\)"):
         cross_entropy(Tensor(np.ones(3)), [0])
     with pytest.raises(ValueError, match=r"\[0, 3\)"):

@@ -1,8 +1,10 @@
 """nnmath.data: the digits splits are what the chapters say."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-from nnmath.data import DigitsSplit, load_digits_split, one_vs_seven, ten_classes
+from nnmath.data import DigitsSplit, _digits, load_digits_split, one_vs_seven, ten_classes
 from sklearn.datasets import load_digits
 
 DIGITS = load_digits()
@@ -59,10 +61,27 @@ def test_labels_follow_the_order_of_classes():
     assert len(three.y_train) + len(three.y_test) == 183 + 178 + 180
 
 
-def test_returned_arrays_are_the_callers_own():
+def test_the_books_splits_stay_the_same():
+    # Chapters quote numbers computed on these splits: the defaults must not drift.
+    assert ten_classes().y_test[:12].tolist() == [2, 0, 4, 9, 4, 1, 2, 4, 6, 7, 9, 1]
+    assert one_vs_seven().y_test[:12].tolist() == [1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert load_digits_split().y_test[:12].tolist() == ten_classes().y_test[:12].tolist()
+    assert len(load_digits_split().y_test) == 450
+
+
+def test_returned_arrays_are_the_callers_own_and_the_cache_is_read_only():
     split = one_vs_seven()
     split.X_train[:] = -1.0
     assert one_vs_seven().X_train.min() == 0.0
+    X, y = _digits()
+    assert not X.flags.writeable and not y.flags.writeable
+
+
+def test_a_split_is_frozen_and_equal_only_to_itself():
+    split = one_vs_seven()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        split.classes = (1, 2)
+    assert split == split and split != one_vs_seven()
 
 
 @pytest.mark.parametrize("classes", [(1,), (1, 1), (1, 10), (-1, 3), ()])

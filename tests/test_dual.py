@@ -15,6 +15,7 @@ FUNCTIONS = {
     "quotient": (lambda x, m: (x + 2) / (x * x + 1) - 1 / (2 + x * x), None),
     "difference": (lambda x, m: 5 - x - (x - 3), None),
     "exp sin": (lambda x, m: m.exp(m.sin(x)) * m.cos(x), None),
+    "chain rule": (lambda x, m: m.sin(x * x) + m.cos(3 * x) * m.exp(x / 2) + m.log(2 + m.sin(x)), None),
     "log": (lambda x, m: m.log(x * x + 1) ** 2, None),
     "sigmoid": (lambda x, m: m.sigmoid(2 * x - 1) * x, None),
     "dual power": (lambda x, m: (x * x + 1) ** m.sigmoid(x), None),

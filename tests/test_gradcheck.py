@@ -1,5 +1,7 @@
 """nnmath.gradcheck: the references agree on right gradients and catch wrong ones."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -46,6 +48,8 @@ def test_numerical_vjp_leaves_the_inputs_unchanged_and_steps_by_eps():
 def test_check_vjp_reports_small_errors_for_the_right_gradient():
     result = check_vjp(matmul_grads, lambda a, b: a @ b, [A, B], G)
     assert isinstance(result, VJPCheck)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.max_error_vs_autograd = 0.0
     assert result.max_error_vs_autograd < 1e-14
     assert 0 < result.max_error_vs_finite_differences < 1e-8
 
@@ -69,9 +73,13 @@ def test_check_vjp_draws_its_upstream_gradient_from_the_seed():
     check_vjp(spy, lambda a, b: a @ b, [A, B], seed=3)
     check_vjp(spy, lambda a, b: a @ b, [A, B], seed=3)
     check_vjp(spy, lambda a, b: a @ b, [A, B], seed=4)
+    check_vjp(spy, lambda a, b: a @ b, [A, B])
+    assert_matches_torch(lambda a, b: a @ b, spy, lambda a, b: a @ b, [A, B])
     np.testing.assert_array_equal(seen[0], seen[1])
     np.testing.assert_array_equal(seen[0], np.random.default_rng(3).standard_normal((3, 2)))
     assert not np.array_equal(seen[0], seen[2])
+    for default in seen[3:]:
+        np.testing.assert_array_equal(default, np.random.default_rng(0).standard_normal((3, 2)))
 
 
 def test_check_vjp_wants_one_gradient_per_input():

@@ -97,6 +97,12 @@ def test_mlp_caches_follow_the_books_indexing():
     assert net.deltas[0] is None and [d.shape for d in net.deltas[1:]] == [(5, 4), (5, 2)]
 
 
+def test_mlp_default_seed_is_0():
+    for a, b in zip(MLP([3, 4, 2]).parameters(), MLP([3, 4, 2], seed=0).parameters(), strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(MLP([3, 2], seed=1).layers[0].W, MLP([3, 2]).layers[0].W)
+
+
 def test_step_is_gradient_descent():
     net = MLP([4, 3, 2], hidden_activation="tanh", seed=1)
     X, y = np.random.default_rng(0).normal(size=(6, 4)), np.array([0, 1, 1, 0, 1, 0])
@@ -234,6 +240,9 @@ def test_linear_init_is_like_pytorchs_and_from_params_copies():
     layer = Linear(4, 3)
     assert layer.W.shape == (3, 4) and layer.b.shape == (3,)
     assert np.abs(layer.W).max() <= 0.5 and np.abs(layer.b).max() <= 0.5
+    wide = Linear(4, 50)
+    for values in (wide.W, wide.b):  # uniform on [-1/2, 1/2]: both signs, spread out
+        assert values.min() < -0.3 and values.max() > 0.3
     assert layer.dW is None and layer.db is None
     np.testing.assert_array_equal(Linear(4, 3).W, layer.W)
     np.testing.assert_array_equal(Linear(4, 3, np.random.default_rng(0)).W, layer.W)

@@ -259,6 +259,8 @@ def test_logits_must_be_a_matrix():
 def test_targets_must_be_distributions():
     with pytest.raises(ValueError, match="sum to 1"):
         cross_entropy(SOURCE_Z, np.ones((2, 3)))
+    with pytest.raises(ValueError, match="sum to 1"):
+        cross_entropy(SOURCE_Z, np.array([[0.5, 0.5, 0.5], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="non-negative"):
         cross_entropy(SOURCE_Z, np.array([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="K=3 columns"):

@@ -8,7 +8,7 @@ def as_float_array(x, name):
     array = np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
-    return array.astype(np.float64, copy=False)
+    return np.asarray(array, dtype=np.float64)
 
 
 def check_shape(array, ndim, name, expected):
@@ -53,4 +53,4 @@ def as_class_indices(labels, num_classes):
             f"class labels must lie in [0, {num_classes}), got values in "
             f"[{labels.min()}, {labels.max()}]"
         )
-    return labels.astype(np.intp, copy=False)
+    return np.asarray(labels, dtype=np.intp)

@@ -71,9 +71,7 @@ def load_digits_split(classes=None, test_fraction=0.25, seed=0):
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     X, digit = _digits()
     keep = np.isin(digit, classes)
-    label_of_digit = np.full(10, -1)
-    label_of_digit[list(classes)] = np.arange(len(classes))
-    y = label_of_digit[digit[keep]]
+    y = (digit[keep, None] == np.array(classes)).argmax(axis=1)  # each digit's position in classes
     X_train, X_test, y_train, y_test = train_test_split(
         X[keep], y, test_size=test_fraction, random_state=seed, stratify=y
     )

@@ -30,12 +30,12 @@ def _wrt(inputs, wrt):
     return list(wrt)
 
 
-def _to_torch(x, requires_grad=False):
-    """A float64 tensor (integers stay int64 and never require grad)."""
+def _to_torch(x):
+    """A float64 tensor, or int64 for integers (class labels)."""
     x = np.asarray(x)
     if x.dtype.kind in "iu":
         return torch.from_numpy(x.astype(np.int64))
-    return torch.tensor(x, dtype=torch.float64, requires_grad=requires_grad)
+    return torch.tensor(x, dtype=torch.float64)
 
 
 def autograd_vjp(torch_fn, inputs, grad_output, wrt=None):
@@ -62,7 +62,9 @@ def autograd_vjp(torch_fn, inputs, grad_output, wrt=None):
     Book: :doc:`activations`
     """
     wrt = _wrt(inputs, wrt)
-    tensors = [_to_torch(x, requires_grad=j in wrt) for j, x in enumerate(inputs)]
+    tensors = [_to_torch(x) for x in inputs]
+    for j in wrt:
+        tensors[j].requires_grad_()
     output = torch_fn(*tensors)
     output.backward(torch.as_tensor(np.asarray(grad_output), dtype=output.dtype))
     return [tensors[j].grad.numpy() if tensors[j].grad is not None else np.zeros(tensors[j].shape)
@@ -121,7 +123,10 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
 
 @dataclass(frozen=True)
 class VJPCheck:
-    """The largest absolute differences between our gradients and the two references."""
+    """The largest absolute differences between our gradients and the two references.
+
+    Book: :doc:`automatic-differentiation`
+    """
 
     max_error_vs_autograd: float
     max_error_vs_finite_differences: float
@@ -130,8 +135,7 @@ class VJPCheck:
 def _max_error(ours, reference):
     if len(ours) != len(reference):
         raise ValueError(f"expected {len(reference)} gradients (one per input in wrt), got {len(ours)}")
-    return max((float(np.max(np.abs(np.asarray(a) - b), initial=0.0)) for a, b in zip(ours, reference, strict=True)),
-               default=0.0)
+    return max(float(np.max(np.abs(np.asarray(a) - b), initial=0.0)) for a, b in zip(ours, reference, strict=True))
 
 
 def check_vjp(our_grads, torch_fn, inputs, grad_output=None, seed=0, fn=None, eps=1e-6, wrt=None):
@@ -189,7 +193,7 @@ def assert_close_to_autograd(ours, reference, name="value", rtol=None, atol=None
     rtol, atol : float, optional
         Default to ``assert_close``'s float64 tolerances (1e-7 and 1e-7).
 
-    Book: :doc:`activations`
+    Book: :doc:`backprop-any-depth`
     """
     if isinstance(reference, torch.Tensor):
         reference = reference.detach().numpy()
