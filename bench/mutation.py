@@ -1,0 +1,362 @@
+"""Mutation testing of nnmath: break one thing at a time and check that the tests notice.
+
+Each mutant changes a single node of one module's syntax tree, on one line: a
+flipped operator (+/-, * and /, @ to *), a dropped factor or term, a dropped
+``.T`` or unary minus, a changed constant (0 -> 1, 1 -> 2, 0.5 -> 1, True <-> False),
+a swapped ``axis=0``/``axis=1``, a negated comparison, ``and``/``or``, sum/mean
+and max/min swapped. Error messages (f-strings and ``raise`` statements) are left
+alone: changing their wording is not a bug the maths tests should catch.
+
+Each mutant is written into a temporary copy of the package (the real files are
+never touched). A child process forked from this one puts the copy first on
+``sys.path`` and runs ``pytest -x -q -p no:cacheprovider`` on the tests of the
+mutated module, with a timeout; the mutant is killed if they fail or time out.
+Forking from a process that has already imported NumPy, PyTorch, scikit-learn,
+Hypothesis and pytest (but never nnmath) saves each run about two seconds of
+start-up, so all the mutants fit in a few minutes. Before the mutants, the
+unmutated copy must be the one imported and must pass every module's tests.
+
+Run: python bench/mutation.py [--max-mutants N] [--workers W] [--module NAME]
+"""
+
+import argparse
+import ast
+import copy
+import functools
+import importlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "code" / "nnmath"
+
+# The fast tests that guard each module.
+MODULE_TESTS = {
+    "_checks": ["tests/test_activations.py", "tests/test_losses.py", "tests/test_layers.py"],
+    "activations": ["tests/test_activations.py"],
+    "losses": ["tests/test_losses.py"],
+    "layers": ["tests/test_layers.py"],
+    "autodiff": ["tests/test_autodiff.py"],
+    "gradcheck": ["tests/test_gradcheck.py"],
+    "data": ["tests/test_data.py"],
+    "dual": ["tests/test_dual.py"],
+}
+
+OPERATOR_SWAPS = {
+    ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Div], ast.Div: [ast.Mult],
+    ast.Pow: [ast.Mult], ast.MatMult: [ast.Mult], ast.FloorDiv: [ast.Mult], ast.Mod: [ast.Mult],
+}
+COMPARISON_NEGATIONS = {
+    ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+}
+# Imported once here, before any fork, so that each child starts in a fraction of a second.
+PRELOAD = ["numpy", "torch", "torch.nn.functional", "scipy", "sklearn.datasets", "sklearn.model_selection",
+           "hypothesis", "hypothesis.extra.numpy", "pytest"]
+METHOD_SWAPS = {"sum": "mean", "mean": "sum", "max": "min", "min": "max", "maximum": "minimum",
+                "minimum": "maximum"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str
+    index: int
+    line: int
+    description: str
+
+    def __str__(self):
+        return f"{self.module}.py:{self.line}: {self.description}"
+
+
+class _Mutator(ast.NodeTransformer):
+    """Walks a module in a fixed order; lists the mutation sites, or applies the one at ``target``."""
+
+    def __init__(self, target=None):
+        self.target = target
+        self.sites = []
+
+    def _offer(self, node, description, mutate):
+        index = len(self.sites)
+        self.sites.append((node.lineno, description))
+        if index == self.target:
+            return ast.copy_location(mutate(copy.deepcopy(node)), node)
+        return node
+
+    def _offer_all(self, node, offers):
+        """Offer each (description, mutate); only the targeted one (if any) changes the node."""
+        for description, mutate in offers:
+            result = self._offer(node, description, mutate)
+            if result is not node:
+                return result
+        return node
+
+    def visit_Raise(self, node):
+        return node
+
+    def visit_JoinedStr(self, node):
+        return node
+
+    def visit_Expr(self, node):
+        is_docstring = isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        return node if is_docstring else self.generic_visit(node)
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        op = type(node.op).__name__
+        offers = [(f"{op} -> {new.__name__}", lambda n, new=new: _with(n, op=new()))
+                  for new in OPERATOR_SWAPS.get(type(node.op), [])]
+        if isinstance(node.op, ast.Mult | ast.Div | ast.Add | ast.Sub):
+            offers.append((f"drop the right operand of {op}", lambda n: n.left))
+        if isinstance(node.op, ast.Mult):
+            offers.append(("drop the left factor", lambda n: n.right))
+        return self._offer_all(node, offers)
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        op = type(node.op).__name__
+        return self._offer_all(node, [(f"{op}= -> {new.__name__}=", lambda n, new=new: _with(n, op=new()))
+                                      for new in OPERATOR_SWAPS.get(type(node.op), [])])
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub | ast.Not):
+            return self._offer(node, f"drop unary {type(node.op).__name__}", lambda n: n.operand)
+        return node
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        new = ast.Or if isinstance(node.op, ast.And) else ast.And
+        return self._offer(node, f"{type(node.op).__name__} -> {new.__name__}", lambda n: _with(n, op=new()))
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        offers = []
+        for i, op in enumerate(node.ops):
+            new = COMPARISON_NEGATIONS[type(op)]
+
+            def negate(n, i=i, new=new):
+                n.ops[i] = new()
+                return n
+
+            offers.append((f"{type(op).__name__} -> {new.__name__}", negate))
+        return self._offer_all(node, offers)
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if node.attr == "T" and isinstance(node.ctx, ast.Load):
+            return self._offer(node, "drop .T", lambda n: n.value)
+        if node.attr in METHOD_SWAPS and isinstance(node.ctx, ast.Load):
+            new = METHOD_SWAPS[node.attr]
+            return self._offer(node, f".{node.attr} -> .{new}", lambda n: _with(n, attr=new))
+        return node
+
+    def visit_keyword(self, node):
+        axis = _int_value(node.value) if node.arg == "axis" else None
+        if axis is None:
+            return self.generic_visit(node)
+        new = 0 if axis else 1
+        node.value = self._offer(node.value, f"axis={axis} -> axis={new}", lambda n: ast.Constant(new))
+        return node
+
+    def visit_Constant(self, node):
+        value = node.value
+        if isinstance(value, bool):
+            return self._offer(node, f"{value} -> {not value}", lambda n: ast.Constant(not value))
+        if isinstance(value, int | float):
+            new = {0: 1, 1: 2, 0.5: 1.0}.get(value, value * 2 if value else 1)
+            new = type(value)(new)
+            return self._offer(node, f"{value!r} -> {new!r}", lambda n: ast.Constant(new))
+        return node
+
+
+def _with(node, **fields):
+    for name, value in fields.items():
+        setattr(node, name, value)
+    return node
+
+
+def _int_value(node):
+    """The value of an int literal such as 1 or -1, else None."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _int_value(node.operand) is not None:
+        return -_int_value(node.operand)
+    return None
+
+
+def list_mutants(module):
+    """Every mutant of ``code/nnmath/<module>.py``, in a fixed order."""
+    mutator = _Mutator()
+    mutator.visit(ast.parse((PACKAGE / f"{module}.py").read_text()))
+    return [Mutant(module, i, line, description) for i, (line, description) in enumerate(mutator.sites)]
+
+
+def mutated_source(mutant):
+    mutator = _Mutator(target=mutant.index)
+    tree = ast.fix_missing_locations(mutator.visit(ast.parse((PACKAGE / f"{mutant.module}.py").read_text())))
+    return ast.unparse(tree)
+
+
+def _run_child(root, module):
+    """In a forked child: run ``module``'s tests on the package copy under ``root``. Never returns."""
+    code = 1
+    try:
+        log = os.open(Path(root) / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        sys.path.insert(0, str(root))
+        os.chdir(REPO)
+        sys.modules["torch"].set_num_threads(1)  # the children share the cores
+        # Hypothesis is preloaded, so pytest cannot rewrite its plugin's asserts: that warning is moot.
+        code = sys.modules["pytest"].main([*MODULE_TESTS[module], "-x", "-q", "-p", "no:cacheprovider",
+                                           "--hypothesis-profile=mutation",
+                                           "-W", "ignore::pytest.PytestAssertRewriteWarning"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
+
+
+def run_in_children(jobs, workers, timeout, on_done):
+    """Run each job's tests in a forked child, up to ``workers`` children at a time.
+
+    A job is ``(key, prepare)``: ``prepare()`` runs here just before the fork and
+    returns ``(root, module)``, the package copy and the module whose tests to run.
+    ``on_done(key, passed, seconds)`` runs once the child has exited. A child still
+    running after ``timeout`` seconds is killed, which counts as failing.
+    """
+    pending, running = list(jobs), {}
+    while pending or running:
+        while pending and len(running) < workers:
+            key, prepare = pending.pop(0)
+            root, module = prepare()
+            pid = os.fork()
+            if pid == 0:
+                _run_child(root, module)
+            running[pid] = (key, time.monotonic())
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            for child, (_, start) in running.items():
+                if time.monotonic() - start > timeout:
+                    os.kill(child, signal.SIGKILL)
+            time.sleep(0.01)
+            continue
+        key, start = running.pop(pid)
+        on_done(key, os.waitstatus_to_exitcode(status) == 0, time.monotonic() - start)
+
+
+def _fresh_copy(root):
+    """A copy of the package under ``root``, to be put first on the children's sys.path."""
+    target = Path(root) / "nnmath"
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def check_setup(root, timeout):
+    """The unmutated copy must be what the children import, and pass every module's tests."""
+    if "nnmath" in sys.modules:
+        raise RuntimeError("nnmath is imported in this process: forked children would not see the mutants")
+    probe = subprocess.run([sys.executable, "-c", "import nnmath; print(nnmath.__file__)"], cwd=REPO,
+                           env=dict(os.environ, PYTHONPATH=root), capture_output=True, text=True, check=True)
+    if Path(probe.stdout.strip()).parent != Path(root) / "nnmath":
+        raise RuntimeError(f"the copy is not imported first: nnmath came from {probe.stdout.strip()}")
+    failing = []
+    jobs = [(module, lambda module=module: (root, module)) for module in MODULE_TESTS]
+    run_in_children(jobs, 1, timeout, lambda module, passed, _: passed or failing.append(module))
+    if failing:
+        log = (Path(root) / "pytest.log").read_text()[-3000:]
+        raise RuntimeError(f"the unmutated package fails the tests of {failing}:\n{log}")
+
+
+def run_mutants(mutants, workers=2, timeout=120, progress=None):
+    """Run every mutant, each written into a free copy of the package; returns the survivors."""
+    progress = progress or functools.partial(print, flush=True)
+    for name in PRELOAD:
+        importlib.import_module(name)
+    survivors, finished = [], []
+    slots = [tempfile.mkdtemp(prefix="nnmath-mutant-") for _ in range(workers)]
+    free, slot_of = list(slots), {}
+    try:
+        for slot in slots:
+            _fresh_copy(slot)
+        check_setup(slots[0], timeout)
+
+        def prepare(mutant):
+            slot_of[mutant] = free.pop()
+            (Path(slot_of[mutant]) / "nnmath" / f"{mutant.module}.py").write_text(mutated_source(mutant))
+            return slot_of[mutant], mutant.module
+
+        def finish(mutant, passed, seconds):
+            slot = slot_of.pop(mutant)
+            shutil.copy(PACKAGE / f"{mutant.module}.py", Path(slot) / "nnmath" / f"{mutant.module}.py")
+            free.append(slot)
+            finished.append(mutant)
+            if passed:
+                survivors.append(mutant)
+            progress(f"[{len(finished)}/{len(mutants)}] {seconds:5.1f} s {'SURVIVED' if passed else 'killed  '} "
+                     f"{mutant}")
+
+        run_in_children([(m, lambda m=m: prepare(m)) for m in mutants], workers, timeout, finish)
+    finally:
+        for slot in slots:
+            shutil.rmtree(slot, ignore_errors=True)
+    return survivors
+
+
+def select_mutants(modules, max_mutants=None, seed=0):
+    """All mutants of ``modules``, or a deterministic sample of ``max_mutants`` of them."""
+    mutants = [m for module in modules for m in list_mutants(module)]
+    if max_mutants is not None and len(mutants) > max_mutants:
+        chosen = random.Random(seed).sample(range(len(mutants)), max_mutants)
+        mutants = [mutants[i] for i in sorted(chosen)]
+    return mutants
+
+
+def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, timeout=120, seed=0, progress=None):
+    """Run the mutation analysis; returns (killed, total, survivors)."""
+    progress = progress or functools.partial(print, flush=True)
+    total = sum(len(list_mutants(m)) for m in modules)
+    mutants = select_mutants(modules, max_mutants, seed)
+    progress(f"{len(mutants)} mutants run, of {total} generated" +
+             (f" (a deterministic sample, seed {seed})" if len(mutants) < total else ""))
+    survivors = run_mutants(mutants, workers, timeout, progress)
+    return len(mutants) - len(survivors), len(mutants), survivors
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", action="append", choices=sorted(MODULE_TESTS),
+                        help="only this module (repeatable; default all)")
+    parser.add_argument("--max-mutants", type=int, default=None, help="run a deterministic sample of this many")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=120, help="seconds per test run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--list", action="store_true", help="only list the mutants")
+    args = parser.parse_args()
+    modules = args.module or list(MODULE_TESTS)
+    if args.list:
+        for mutant in select_mutants(modules, args.max_mutants, args.seed):
+            print(mutant)
+        return
+    start = time.perf_counter()
+    killed, total, survivors = mutation_score(modules, args.max_mutants, args.workers, args.timeout, args.seed)
+    print(f"\nKilled {killed} of {total} mutants ({killed / total:.1%}) in {time.perf_counter() - start:.0f} s.")
+    if survivors:
+        print("Survivors:")
+        for mutant in survivors:
+            print(f"  {mutant}")
+
+
+if __name__ == "__main__":
+    main()
