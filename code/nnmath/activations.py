@@ -95,11 +95,13 @@ def leaky_relu_prime(z, slope=0.01):
 def sigmoid(z):
     r"""Logistic sigmoid, elementwise, computed without overflow.
 
-    .. math:: \sigma(z) = \frac{1}{1 + e^{-z}} = \frac{e^{z}}{1 + e^{z}}
+    .. math:: \sigma(z) = \frac{1}{1 + e^{-z}} = \frac{e^{\min(z, 0)}}{1 + e^{-|z|}}
 
-    The first form overflows in :math:`e^{-z}` for large negative ``z`` (and the
-    second for large positive ``z``), so both use :math:`e^{-|z|} \in (0, 1]`:
-    the first form for :math:`z \ge 0`, the second for :math:`z < 0`.
+    The first form overflows in :math:`e^{-z}` for large negative ``z``. In the
+    second, every exponent is at most 0: for :math:`z \ge 0` it is the first
+    form, :math:`1 / (1 + e)` with :math:`e = e^{-z}`, and for :math:`z < 0` it is
+    the first form multiplied above and below by :math:`e^{z}`, that is
+    :math:`e / (1 + e)` with :math:`e = e^{z}`.
 
     Parameters
     ----------
@@ -112,9 +114,7 @@ def sigmoid(z):
     Book: :doc:`activations`
     """
     z = as_float_array(z, "z")
-    e = np.exp(-np.abs(z))
-    s = 1.0 / (1.0 + e)
-    return np.where(z >= 0, s, e * s)
+    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
 
 
 def sigmoid_prime(z):

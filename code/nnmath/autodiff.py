@@ -87,8 +87,11 @@ class Tensor:
         if not self.requires_grad:
             return
         grad = _unbroadcast(grad, self.shape)
-        # A copy, because one array can reach several tensors (both inputs of an add).
-        self.grad = grad.copy() if self.grad is None else self.grad + grad
+        if self.grad is None:
+            # A leaf gets its own copy: one array can reach several tensors (both inputs of an add).
+            self.grad = grad if self._parents else grad.copy()
+        else:
+            self.grad = self.grad + grad
 
     @property
     def shape(self):
@@ -194,8 +197,11 @@ class Tensor:
             A = self.data.reshape(-1, self.shape[-1])
             B = other.data.reshape(other.shape[0], -1)
             grad = out.grad.reshape(len(A), B.shape[1])
-            self._accumulate((grad @ B.T).reshape(self.shape))
-            other._accumulate((A.T @ grad).reshape(other.shape))
+            # Skip the product for an operand that needs no gradient (like the data X).
+            if self.requires_grad:
+                self._accumulate((grad @ B.T).reshape(self.shape))
+            if other.requires_grad:
+                other._accumulate((A.T @ grad).reshape(other.shape))
 
         out._backward = _backward
         return out
