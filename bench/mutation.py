@@ -279,7 +279,7 @@ def check_setup(root, timeout):
         raise RuntimeError(f"the unmutated package fails the tests of {failing}:\n{log}")
 
 
-def run_mutants(mutants, workers=2, timeout=120, progress=None):
+def run_mutants(mutants, workers=2, timeout=60, progress=None):
     """Run every mutant, each written into a free copy of the package; returns the survivors."""
     progress = progress or functools.partial(print, flush=True)
     for name in PRELOAD:
@@ -323,7 +323,7 @@ def select_mutants(modules, max_mutants=None, seed=0):
     return mutants
 
 
-def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, timeout=120, seed=0, progress=None):
+def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, timeout=60, seed=0, progress=None):
     """Run the mutation analysis; returns (killed, total, survivors)."""
     progress = progress or functools.partial(print, flush=True)
     total = sum(len(list_mutants(m)) for m in modules)
@@ -340,7 +340,7 @@ def main():
                         help="only this module (repeatable; default all)")
     parser.add_argument("--max-mutants", type=int, default=None, help="run a deterministic sample of this many")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=120, help="seconds per test run")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds per test run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args()
