@@ -10,9 +10,12 @@ float64 throughout. Each step is forward, backward and update:
 
 All three start from the same weights; the script first checks that their first
 losses and gradients agree. Each is warmed up, then timed as the best of several
-repeats. Page faults are counted too: every large temporary array NumPy creates
-may be fresh memory from the kernel, and on small VMs that costs as much as the
-arithmetic. Run: python bench/train_step.py [--repeats R] [--number N]
+repeats. Page faults are counted too: a large temporary array can be fresh memory
+from the kernel, and on a small VM that costs as much as the arithmetic. To see
+how much, run with glibc's allocator told to keep its memory:
+MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456.
+
+Run: python bench/train_step.py [--repeats R] [--number N]
 """
 
 import argparse
