@@ -58,7 +58,8 @@ class FixtureBook:
         config.pop("logo", None)
         config["html"].pop("favicon", None)
         (root / "book" / "_static").mkdir(parents=True)
-        shutil.copytree(REPO / "book" / "_templates", root / "book" / "_templates")
+        for folder in ("_templates", "_extra"):
+            shutil.copytree(REPO / "book" / folder, root / "book" / folder)
         shutil.copy(REPO / "book" / "macros.tex", root / "book" / "macros.tex")
         shutil.copy(REPO / "book" / "references.bib", root / "book" / "references.bib")
         (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))

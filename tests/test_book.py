@@ -38,16 +38,20 @@ def test_the_pdf_is_typeset_with_no_undefined_references():
 
 def test_the_pdf_shows_the_same_live_outputs_as_the_website():
     root, _ = built_site()
-    text = subprocess.run(["pdftotext", str(root / "_build" / "pdf" / "book.pdf"), "-"],
+    text = subprocess.run(["pdftotext", "-layout", str(root / "_build" / "pdf" / "book.pdf"), "-"],
                           capture_output=True, text=True, check=True).stdout
     stored = [nbformat.read(path, as_version=4) for path in (root / "_build" / "executed").glob("*.ipynb")]
     printed = [output.text.strip().splitlines()[0] for notebook in stored for cell in notebook.cells
                if cell.cell_type == "code" for output in cell.outputs
                if output.output_type == "stream" and output.text.strip()]
-    assert printed, "the book prints nothing?"
-    squashed = re.sub(r"\s+", "", text)
-    missing = [line for line in printed if re.sub(r"\s+", "", line)[:40] not in squashed]
-    assert len(missing) <= len(printed) // 10, missing[:10]
+    assert len(printed) > 50, "the book prints almost nothing?"
+
+    def letters_and_digits(string):  # what survives typesetting, line breaks and pdftotext
+        return re.sub(r"[^A-Za-z0-9]", "", string)
+
+    typeset = letters_and_digits(text)
+    missing = [line for line in printed if letters_and_digits(line)[:30] not in typeset]
+    assert not missing, missing
 
 
 def test_two_clean_executions_give_identical_text_outputs():
@@ -60,12 +64,15 @@ def test_two_clean_executions_give_identical_text_outputs():
 
 
 def _text_outputs(root) -> dict[str, list[str]]:
+    """Each code cell's text as rendered: its streams joined (a kernel may split a print into
+    several stream messages, which MyST-NB merges), then the plain text of its results."""
     outputs = {}
     for path in sorted((root / "_build" / "executed").glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         outputs[path.name] = [
-            output.get("text") or output.get("data", {}).get("text/plain", "")
-            for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+            "".join(output.text for output in cell.outputs if output.output_type == "stream")
+            + "".join(output.get("data", {}).get("text/plain", "") for output in cell.outputs)
+            for cell in notebook.cells if cell.cell_type == "code"
         ]
     return outputs
 

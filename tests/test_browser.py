@@ -40,6 +40,7 @@ def site():
     thread.start()
     yield html, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")
