@@ -1,9 +1,9 @@
 r"""Activation functions and their derivatives, written out in NumPy.
 
-Every function takes an array ``z`` of any shape (batch first, ``(N, n)`` in a
-network) and returns a float64 array. ``f_prime(z)`` is the elementwise
-derivative :math:`f'(z)`, with the same shape as ``z``; softmax, which mixes the
-entries of a row, has a full Jacobian instead.
+Every function takes an array ``z`` of any shape (batch first, ``(N, n)`` in
+a network) and returns a float64 array. ``f_prime(z)`` is the elementwise
+derivative :math:`f'(z)`, with the same shape as ``z``; softmax, which mixes
+the entries of a row, has a full Jacobian instead.
 """
 
 import numpy as np
@@ -32,7 +32,8 @@ def relu(z):
 def relu_prime(z):
     r"""Derivative of ReLU, elementwise.
 
-    .. math:: \operatorname{ReLU}'(z) = \begin{cases} 1 & z > 0 \\ 0 & z \le 0 \end{cases}
+    .. math:: \operatorname{ReLU}'(z) =
+              \begin{cases} 1 & z > 0 \\ 0 & z \le 0 \end{cases}
 
     ReLU has no derivative at exactly 0; we use 0 there, as PyTorch does.
 
@@ -50,7 +51,8 @@ def relu_prime(z):
 
 
 def leaky_relu(z, slope=0.01):
-    r"""Leaky ReLU, elementwise: a small slope instead of 0 for negative inputs.
+    r"""Leaky ReLU, elementwise: a small slope instead of 0 for negative
+    inputs.
 
     .. math:: f(z) = \begin{cases} z & z > 0 \\ \alpha z & z \le 0 \end{cases}
 
@@ -95,13 +97,14 @@ def leaky_relu_prime(z, slope=0.01):
 def sigmoid(z):
     r"""Logistic sigmoid, elementwise, computed without overflow.
 
-    .. math:: \sigma(z) = \frac{1}{1 + e^{-z}} = \frac{e^{\min(z, 0)}}{1 + e^{-|z|}}
+    .. math:: \sigma(z) = \frac{1}{1 + e^{-z}}
+              = \frac{e^{\min(z, 0)}}{1 + e^{-|z|}}
 
-    The first form overflows in :math:`e^{-z}` for large negative ``z``. In the
-    second, every exponent is at most 0: for :math:`z \ge 0` it is the first
-    form, :math:`1 / (1 + e)` with :math:`e = e^{-z}`, and for :math:`z < 0` it is
-    the first form multiplied above and below by :math:`e^{z}`, that is
-    :math:`e / (1 + e)` with :math:`e = e^{z}`.
+    The first form overflows in :math:`e^{-z}` for large negative ``z``. In
+    the second, every exponent is at most 0: for :math:`z \ge 0` it is the
+    first form, :math:`1 / (1 + e)` with :math:`e = e^{-z}`, and for
+    :math:`z < 0` it is the first form multiplied above and below by
+    :math:`e^{z}`, that is :math:`e / (1 + e)` with :math:`e = e^{z}`.
 
     Parameters
     ----------
@@ -139,7 +142,8 @@ def sigmoid_prime(z):
 def tanh(z):
     r"""Hyperbolic tangent, elementwise.
 
-    .. math:: \tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}} = 2 \sigma(2z) - 1
+    .. math:: \tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}
+              = 2 \sigma(2z) - 1
 
     Parameters
     ----------
@@ -203,7 +207,8 @@ def softmax(z, axis=-1):
 def log_softmax(z, axis=-1):
     r"""Logarithm of the softmax along ``axis``, computed without overflow.
 
-    .. math:: \log \operatorname{softmax}(z)_i = (z_i - m) - \log \sum_k e^{z_k - m},
+    .. math:: \log \operatorname{softmax}(z)_i
+              = (z_i - m) - \log \sum_k e^{z_k - m},
               \quad m = \max_k z_k
 
     Taking ``np.log(softmax(z))`` instead gives :math:`\log 0 = -\infty` as
@@ -229,7 +234,8 @@ def log_softmax(z, axis=-1):
 def softmax_jacobian(z):
     r"""Jacobian of the softmax, for one example or a batch.
 
-    .. math:: J_{ij} = \frac{\partial s_i}{\partial z_j} = s_i (\delta_{ij} - s_j),
+    .. math:: J_{ij} = \frac{\partial s_i}{\partial z_j}
+              = s_i (\delta_{ij} - s_j),
               \qquad J = \operatorname{diag}(s) - s s^T
 
     Parameters
@@ -245,7 +251,9 @@ def softmax_jacobian(z):
     """
     z = as_float_array(z, "z")
     if z.ndim not in (1, 2):
-        raise ValueError(f"z must have shape (K,) or (N, K), got shape {z.shape}")
+        raise ValueError(
+            f"z must have shape (K,) or (N, K), got shape {z.shape}"
+        )
     s = softmax(z)
     diag = s[..., :, None] * np.eye(s.shape[-1])
     return diag - s[..., :, None] * s[..., None, :]
@@ -255,7 +263,8 @@ def softmax_jacobian_by_cases(z):
     r"""Jacobian of the softmax of one example, built entry by entry.
 
     .. math:: \frac{\partial s_i}{\partial z_j} =
-              \begin{cases} s_i (1 - s_i) & i = j \\ -s_i s_j & i \ne j \end{cases}
+              \begin{cases} s_i (1 - s_i) & i = j \\
+              -s_i s_j & i \ne j \end{cases}
 
     The explicit double loop shows the two cases; :func:`softmax_jacobian`
     computes the same matrix in one line.
@@ -291,9 +300,11 @@ def softmax_vjp(z, grad_out):
     With :math:`s = \operatorname{softmax}(z)` and upstream gradient
     :math:`g = \partial L / \partial s`, each row gets
 
-    .. math:: \frac{\partial L}{\partial z} = g J = s \odot \Big(g - \sum_k g_k s_k\Big)
+    .. math:: \frac{\partial L}{\partial z} = g J
+              = s \odot \Big(g - \sum_k g_k s_k\Big)
 
-    which costs :math:`O(K)` per row instead of the :math:`O(K^2)` of ``g @ J``.
+    which costs :math:`O(K)` per row instead of the :math:`O(K^2)` of
+    ``g @ J``.
 
     Parameters
     ----------
@@ -318,7 +329,8 @@ def softmax_vjp(z, grad_out):
 def log_softmax_vjp(z, grad_out):
     r"""Vector-Jacobian product of the log-softmax.
 
-    Since :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`, each row gets
+    Since :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`, each
+    row gets
 
     .. math:: \frac{\partial L}{\partial z} = g - s \sum_k g_k
 

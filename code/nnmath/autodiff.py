@@ -1,12 +1,15 @@
-r"""A small reverse-mode automatic differentiation engine over NumPy arrays.
+r"""A small reverse-mode automatic differentiation engine over NumPy
+arrays.
 
 Its surface copies PyTorch's: ``Tensor(data, requires_grad=True)``, operators,
-``.backward()``, ``.grad``. Each operation computes its value and records, next to
-it, a ``_backward`` closure with its local derivative: given
-:math:`\bar y = \partial L / \partial y` for its output :math:`y = f(x_1, x_2)`, it
-adds :math:`\bar x_i = \bar y \, \partial y / \partial x_i` (a vector-Jacobian
-product) to each input's gradient. :meth:`Tensor.backward` sorts the recorded graph
-topologically and calls these closures from the output back to the inputs.
+``.backward()``, ``.grad``. Each operation computes its value and records,
+next to it, a ``_backward`` closure with its local derivative: given
+:math:`\bar y = \partial L / \partial y` for its output
+:math:`y = f(x_1, x_2)`, it adds
+:math:`\bar x_i = \bar y \, \partial y / \partial x_i` (a vector-Jacobian
+product) to each input's gradient. :meth:`Tensor.backward` sorts the recorded
+graph topologically and calls these closures from the output back to the
+inputs.
 
 Two differences from PyTorch, both to make the book's pictures simpler: every
 tensor that requires grad keeps its ``.grad`` after a backward pass (PyTorch
@@ -16,7 +19,12 @@ called twice (the leaves' gradients add up, as in PyTorch).
 
 import numpy as np
 
-from nnmath._checks import as_class_indices, as_float_array, check_batch_size, check_shape
+from nnmath._checks import (
+    as_class_indices,
+    as_float_array,
+    check_batch_size,
+    check_shape,
+)
 from nnmath.activations import log_softmax, sigmoid, softmax
 from nnmath.losses import one_hot
 
@@ -25,7 +33,8 @@ def _unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting.
 
     An input that was broadcast was used once per copy, so its gradient is the
-    sum over the copies: over the leading axes it lacked, and over its size-1 axes.
+    sum over the copies: over the leading axes it lacked, and over its size-1
+    axes.
     """
     while grad.ndim > len(shape):
         grad = grad.sum(axis=0)
@@ -36,12 +45,14 @@ def _unbroadcast(grad, shape):
 
 
 def _wrap(x):
-    """A Tensor as is; anything else (a number, an array) as a constant Tensor."""
+    """A Tensor as is; anything else (a number, an array) as a constant
+    Tensor."""
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
 class Tensor:
-    r"""An array that records the operations applied to it, for reverse-mode AD.
+    r"""An array that records the operations applied to it, for reverse-mode
+    AD.
 
     Parameters
     ----------
@@ -56,14 +67,15 @@ class Tensor:
     ----------
     data : ndarray
     grad : ndarray or None
-        :math:`\partial L / \partial \text{self}`, same shape as ``data``; None until
-        a backward pass reaches it.
+        :math:`\partial L / \partial \text{self}`, same shape as ``data``;
+        None until a backward pass reaches it.
     requires_grad : bool
 
     Book: :doc:`automatic-differentiation`
     """
 
-    # Makes NumPy hand `ndarray + Tensor` to Tensor.__radd__ instead of looping over the array.
+    # Makes NumPy hand `ndarray + Tensor` to Tensor.__radd__ instead of
+    # looping over the array.
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad=False, name=None):
@@ -77,18 +89,23 @@ class Tensor:
 
     @staticmethod
     def _result(data, parents, op):
-        """The output tensor of operation ``op``: it requires grad if any input does."""
-        out = Tensor(data, requires_grad=any(p.requires_grad for p in parents))
+        """The output tensor of operation ``op``: it requires grad if any
+        input does."""
+        out = Tensor(
+            data, requires_grad=any(p.requires_grad for p in parents)
+        )
         out._parents, out._op = parents, op
         return out
 
     def _accumulate(self, grad):
-        """Add one contribution to ``self.grad``, summed down to this tensor's shape."""
+        """Add one contribution to ``self.grad``, summed down to this
+        tensor's shape."""
         if not self.requires_grad:
             return
         grad = _unbroadcast(grad, self.shape)
         if self.grad is None:
-            # A leaf gets its own copy: one array can reach several tensors (both inputs of an add).
+            # A leaf gets its own copy: one array can reach several tensors
+            # (both inputs of an add).
             self.grad = grad if self._parents else grad.copy()
         else:
             self.grad = self.grad + grad
@@ -164,11 +181,18 @@ class Tensor:
 
     def __pow__(self, exponent):
         if not isinstance(exponent, int | float):
-            raise TypeError(f"the exponent must be a Python number, got {type(exponent).__name__}")
-        out = Tensor._result(self.data**exponent, (self,), f"pow {exponent}")
+            raise TypeError(
+                "the exponent must be a Python number, "
+                f"got {type(exponent).__name__}"
+            )
+        out = Tensor._result(
+            self.data**exponent, (self,), f"pow {exponent}"
+        )
 
         def _backward():
-            self._accumulate(out.grad * exponent * self.data ** (exponent - 1))
+            self._accumulate(
+                out.grad * exponent * self.data ** (exponent - 1)
+            )
 
         out._backward = _backward
         return out
@@ -186,18 +210,25 @@ class Tensor:
         return _wrap(other) / self
 
     def __matmul__(self, other):
-        r"""Matrix product of 1-D or 2-D tensors: :math:`\bar A = \bar Y B^T`, :math:`\bar B = A^T \bar Y`."""
+        r"""Matrix product of 1-D or 2-D tensors:
+        :math:`\bar A = \bar Y B^T`, :math:`\bar B = A^T \bar Y`."""
         other = _wrap(other)
         if not (1 <= self.ndim <= 2 and 1 <= other.ndim <= 2):
-            raise ValueError(f"@ takes 1-D or 2-D tensors, got shapes {self.shape} and {other.shape}")
-        out = Tensor._result(self.data @ other.data, (self, other), "matmul")
+            raise ValueError(
+                "@ takes 1-D or 2-D tensors, "
+                f"got shapes {self.shape} and {other.shape}"
+            )
+        out = Tensor._result(
+            self.data @ other.data, (self, other), "matmul"
+        )
 
         def _backward():
             # Treat a vector as a one-row (left) or one-column (right) matrix.
             A = self.data.reshape(-1, self.shape[-1])
             B = other.data.reshape(other.shape[0], -1)
             grad = out.grad.reshape(len(A), B.shape[1])
-            # Skip the product for an operand that needs no gradient (like the data X).
+            # Skip the product for an operand that needs no gradient (like
+            # the data X).
             if self.requires_grad:
                 self._accumulate((grad @ B.T).reshape(self.shape))
             if other.requires_grad:
@@ -221,22 +252,36 @@ class Tensor:
         return out
 
     def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (all axes by default); each input entry gets the output's gradient."""
-        out = Tensor._result(self.data.sum(axis=axis, keepdims=keepdims), (self,), "sum")
+        """Sum over ``axis`` (all axes by default); each input entry gets the
+        output's gradient."""
+        out = Tensor._result(
+            self.data.sum(axis=axis, keepdims=keepdims), (self,), "sum"
+        )
 
         def _backward():
-            grad = out.grad if keepdims or axis is None else np.expand_dims(out.grad, axis)
+            grad = (
+                out.grad
+                if keepdims or axis is None
+                else np.expand_dims(out.grad, axis)
+            )
             self._accumulate(np.broadcast_to(grad, self.shape))
 
         out._backward = _backward
         return out
 
     def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis``: like :meth:`sum`, with the gradient divided by the count."""
-        out = Tensor._result(self.data.mean(axis=axis, keepdims=keepdims), (self,), "mean")
+        """Mean over ``axis``: like :meth:`sum`, with the gradient divided by
+        the count."""
+        out = Tensor._result(
+            self.data.mean(axis=axis, keepdims=keepdims), (self,), "mean"
+        )
 
         def _backward():
-            grad = out.grad if keepdims or axis is None else np.expand_dims(out.grad, axis)
+            grad = (
+                out.grad
+                if keepdims or axis is None
+                else np.expand_dims(out.grad, axis)
+            )
             count = self.data.size / out.data.size
             self._accumulate(np.broadcast_to(grad / count, self.shape))
 
@@ -274,7 +319,8 @@ class Tensor:
         return out
 
     def sigmoid(self):
-        r""":math:`\sigma(x)`, derivative :math:`\sigma(x)(1 - \sigma(x))` from the output."""
+        r""":math:`\sigma(x)`, derivative :math:`\sigma(x)(1 - \sigma(x))` from
+        the output."""
         out = Tensor._result(sigmoid(self.data), (self,), "sigmoid")
 
         def _backward():
@@ -284,7 +330,8 @@ class Tensor:
         return out
 
     def tanh(self):
-        r""":math:`\tanh x`, derivative :math:`1 - \tanh^2 x` from the output."""
+        r""":math:`\tanh x`, derivative :math:`1 - \tanh^2 x` from the
+        output."""
         out = Tensor._result(np.tanh(self.data), (self,), "tanh")
 
         def _backward():
@@ -294,53 +341,73 @@ class Tensor:
         return out
 
     def softmax(self, axis=-1):
-        r"""Softmax along ``axis``; backward :math:`s \odot (\bar s - \sum_k \bar s_k s_k)`."""
-        out = Tensor._result(softmax(self.data, axis=axis), (self,), "softmax")
+        r"""Softmax along ``axis``; backward
+        :math:`s \odot (\bar s - \sum_k \bar s_k s_k)`."""
+        out = Tensor._result(
+            softmax(self.data, axis=axis), (self,), "softmax"
+        )
 
         def _backward():
             s = out.data
-            self._accumulate(s * (out.grad - (out.grad * s).sum(axis=axis, keepdims=True)))
+            self._accumulate(
+                s * (out.grad - (out.grad * s).sum(axis=axis, keepdims=True))
+            )
 
         out._backward = _backward
         return out
 
     def log_softmax(self, axis=-1):
-        r"""Log-softmax along ``axis``; backward :math:`\bar y - s \sum_k \bar y_k`."""
-        out = Tensor._result(log_softmax(self.data, axis=axis), (self,), "log_softmax")
+        r"""Log-softmax along ``axis``; backward
+        :math:`\bar y - s \sum_k \bar y_k`."""
+        out = Tensor._result(
+            log_softmax(self.data, axis=axis), (self,), "log_softmax"
+        )
 
         def _backward():
             s = np.exp(out.data)
-            self._accumulate(out.grad - s * out.grad.sum(axis=axis, keepdims=True))
+            self._accumulate(
+                out.grad - s * out.grad.sum(axis=axis, keepdims=True)
+            )
 
         out._backward = _backward
         return out
 
     def backward(self, grad=None):
-        r"""Compute the gradient of this tensor with respect to every tensor it depends on.
+        r"""Compute the gradient of this tensor with respect to every tensor
+        it depends on.
 
         Parameters
         ----------
         grad : array_like, optional
-            The upstream gradient :math:`\partial L / \partial \text{self}`, same shape
-            as this tensor. It may be left out only for a one-element tensor (a
-            loss), where it is 1, as in PyTorch.
+            The upstream gradient :math:`\partial L / \partial \text{self}`,
+            same shape as this tensor. It may be left out only for a
+            one-element tensor (a loss), where it is 1, as in PyTorch.
 
         Book: :doc:`automatic-differentiation`
         """
         if not self.requires_grad:
-            raise RuntimeError("this tensor does not require grad: none of its inputs "
-                               "was created with requires_grad=True")
+            raise RuntimeError(
+                "this tensor does not require grad: none of its inputs "
+                "was created with requires_grad=True"
+            )
         if grad is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward() without grad works only for a scalar (a loss), this "
-                                   f"tensor has shape {self.shape}: pass grad of that shape")
+                raise RuntimeError(
+                    "backward() without grad works only for a scalar "
+                    f"(a loss), this tensor has shape {self.shape}: "
+                    "pass grad of that shape"
+                )
             grad = np.ones_like(self.data)
         grad = as_float_array(grad, "grad")
         if grad.shape != self.shape:
-            raise ValueError(f"grad must have the tensor's shape {self.shape}, got {grad.shape}")
+            raise ValueError(
+                f"grad must have the tensor's shape {self.shape}, "
+                f"got {grad.shape}"
+            )
         order = topological_order(self)
         for node in order:
-            if node._parents:  # intermediate results hold this pass's gradient only
+            # intermediate results hold this pass's gradient only
+            if node._parents:
                 node.grad = None
         self._accumulate(grad)
         for node in reversed(order):
@@ -348,15 +415,19 @@ class Tensor:
                 node._backward()
 
     def zero_grad(self):
-        """Forget the accumulated gradient (``grad`` becomes None, like ``optimizer.zero_grad()``)."""
+        """Forget the accumulated gradient (``grad`` becomes None, like
+        ``optimizer.zero_grad()``)."""
         self.grad = None
 
 
 def cross_entropy(logits, labels):
-    r"""Cross-entropy of softmax(logits) with integer labels, averaged over the batch, as one op.
+    r"""Cross-entropy of softmax(logits) with integer labels, averaged over
+    the batch, as one op.
 
-    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \log \operatorname{softmax}(z_i)_{y_i},
-              \qquad \frac{\partial L}{\partial Z} = \frac{1}{N} (\operatorname{softmax}(Z) - Y)
+    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N}
+              \log \operatorname{softmax}(z_i)_{y_i},
+              \qquad \frac{\partial L}{\partial Z}
+              = \frac{1}{N} (\operatorname{softmax}(Z) - Y)
 
     Parameters
     ----------
@@ -375,7 +446,11 @@ def cross_entropy(logits, labels):
     labels = as_class_indices(labels, logits.shape[1])
     check_batch_size(len(logits.data), labels)
     log_p = log_softmax(logits.data)
-    out = Tensor._result(-log_p[np.arange(len(labels)), labels].mean(), (logits,), "cross_entropy")
+    out = Tensor._result(
+        -log_p[np.arange(len(labels)), labels].mean(),
+        (logits,),
+        "cross_entropy",
+    )
 
     def _backward():
         Y = one_hot(labels, logits.shape[1])
@@ -386,10 +461,12 @@ def cross_entropy(logits, labels):
 
 
 def topological_order(root):
-    """Every tensor ``root`` depends on, each after all of its inputs; ``root`` comes last.
+    """Every tensor ``root`` depends on, each after all of its inputs;
+    ``root`` comes last.
 
     A depth-first search that appends a tensor once all its parents are in the
-    list. It keeps its own stack, so long chains cannot hit Python's recursion limit.
+    list. It keeps its own stack, so long chains cannot hit Python's recursion
+    limit.
 
     Book: :doc:`automatic-differentiation`
     """
@@ -402,13 +479,18 @@ def topological_order(root):
         elif id(node) not in visited:
             visited.add(id(node))
             stack.append((node, True))
-            stack.extend((parent, False) for parent in reversed(node._parents))
+            stack.extend(
+                (parent, False) for parent in reversed(node._parents)
+            )
     return order
 
 
 def _dot_label(node):
-    """The tensor's name (if any) and its shape, or its value if it is a number."""
-    shape_or_value = f"{node.data.item():.4g}" if node.ndim == 0 else str(node.shape)
+    """The tensor's name (if any) and its shape, or its value if it is a
+    number."""
+    shape_or_value = (
+        f"{node.data.item():.4g}" if node.ndim == 0 else str(node.shape)
+    )
     name = (node.name or "").replace('"', r"\"")
     return f"{name} {shape_or_value}" if name else shape_or_value
 
@@ -416,21 +498,35 @@ def _dot_label(node):
 def to_dot(root):
     """Graphviz DOT source of the graph that computed ``root``, for drawing.
 
-    One box per tensor (its name, if any, and its shape, or value for a number;
-    parameters, the leaves that require grad, are filled) and one ellipse per operation. The text depends only
-    on the graph, so equal graphs give equal text.
+    One box per tensor (its name, if any, and its shape, or value for a
+    number; parameters, the leaves that require grad, are filled) and one
+    ellipse per operation. The text depends only on the graph, so equal graphs
+    give equal text.
 
     Book: :doc:`automatic-differentiation`
     """
     order = topological_order(root)
     index = {id(node): i for i, node in enumerate(order)}
-    lines = ["digraph {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    lines = [
+        "digraph {",
+        "  rankdir=LR;",
+        '  node [fontname="Helvetica", fontsize=10];',
+    ]
     for i, node in enumerate(order):
-        fill = ", style=filled, fillcolor=lightblue" if node.requires_grad and not node._parents else ""
-        lines.append(f'  t{i} [shape=box, label="{_dot_label(node)}"{fill}];')
+        fill = (
+            ", style=filled, fillcolor=lightblue"
+            if node.requires_grad and not node._parents
+            else ""
+        )
+        lines.append(
+            f'  t{i} [shape=box, label="{_dot_label(node)}"{fill}];'
+        )
         if node._parents:
             lines.append(f'  op{i} [shape=ellipse, label="{node._op}"];')
-            lines.extend(f"  t{index[id(parent)]} -> op{i};" for parent in node._parents)
+            lines.extend(
+                f"  t{index[id(parent)]} -> op{i};"
+                for parent in node._parents
+            )
             lines.append(f"  op{i} -> t{i};")
     lines.append("}")
     return "\n".join(lines)

@@ -1,20 +1,23 @@
 r"""Forward-mode automatic differentiation with dual numbers.
 
-A dual number :math:`a + b\varepsilon` with :math:`\varepsilon^2 = 0` carries a value
-and a derivative together. Since :math:`f(x + \varepsilon) = f(x) + f'(x)\varepsilon`
-for any differentiable :math:`f` built from the operations below, evaluating
-:math:`f` at ``Dual(x, 1)`` returns :math:`f(x)` and :math:`f'(x)` in one forward pass.
+A dual number :math:`a + b\varepsilon` with :math:`\varepsilon^2 = 0` carries
+a value and a derivative together. Since
+:math:`f(x + \varepsilon) = f(x) + f'(x)\varepsilon` for any differentiable
+:math:`f` built from the operations below, evaluating :math:`f` at
+``Dual(x, 1)`` returns :math:`f(x)` and :math:`f'(x)` in one forward pass.
 """
 
 import math
 
 
 class Dual:
-    r"""The dual number ``value + derivative * eps``, with :math:`\varepsilon^2 = 0`.
+    r"""The dual number ``value + derivative * eps``, with
+    :math:`\varepsilon^2 = 0`.
 
     Each operation applies a rule of differentiation to the derivative part:
     the sum, product, quotient and power rules, and the chain rule in the
-    functions :func:`exp`, :func:`log`, :func:`sin`, :func:`cos`, :func:`sigmoid`.
+    functions :func:`exp`, :func:`log`, :func:`sin`, :func:`cos`,
+    :func:`sigmoid`.
 
     Book: :doc:`automatic-differentiation`
     """
@@ -28,27 +31,40 @@ class Dual:
 
     def __add__(self, other):
         other = _lift(other)
-        return Dual(self.value + other.value, self.derivative + other.derivative)
+        return Dual(
+            self.value + other.value, self.derivative + other.derivative
+        )
 
     def __sub__(self, other):
         other = _lift(other)
-        return Dual(self.value - other.value, self.derivative - other.derivative)
+        return Dual(
+            self.value - other.value, self.derivative - other.derivative
+        )
 
     def __mul__(self, other):
         other = _lift(other)
-        return Dual(self.value * other.value,
-                    self.derivative * other.value + self.value * other.derivative)
+        return Dual(
+            self.value * other.value,
+            self.derivative * other.value + self.value * other.derivative,
+        )
 
     def __truediv__(self, other):
         other = _lift(other)
-        return Dual(self.value / other.value,
-                    (self.derivative * other.value - self.value * other.derivative) / other.value**2)
+        return Dual(
+            self.value / other.value,
+            (self.derivative * other.value - self.value * other.derivative)
+            / other.value**2,
+        )
 
     def __pow__(self, exponent):
-        r""":math:`(u^n)' = n u^{n-1} u'` for a number n; :math:`u^v = e^{v \log u}` for a dual v."""
+        r""":math:`(u^n)' = n u^{n-1} u'` for a number n;
+        :math:`u^v = e^{v \log u}` for a dual v."""
         if isinstance(exponent, Dual):
             return exp(exponent * log(self))
-        return Dual(self.value**exponent, exponent * self.value ** (exponent - 1) * self.derivative)
+        return Dual(
+            self.value**exponent,
+            exponent * self.value ** (exponent - 1) * self.derivative,
+        )
 
     def __neg__(self):
         return Dual(-self.value, -self.derivative)
@@ -75,7 +91,9 @@ def _lift(x):
         return x
     if isinstance(x, int | float):
         return Dual(x, 0.0)
-    raise TypeError(f"expected a Dual or a real number, got {type(x).__name__}")
+    raise TypeError(
+        f"expected a Dual or a real number, got {type(x).__name__}"
+    )
 
 
 def exp(x):
@@ -115,7 +133,8 @@ def cos(x):
 
 
 def sigmoid(x):
-    r""":math:`\sigma(u)' = \sigma(u) (1 - \sigma(u)) \, u'`, with :math:`\sigma` computed stably.
+    r""":math:`\sigma(u)' = \sigma(u) (1 - \sigma(u)) \, u'`, with
+    :math:`\sigma` computed stably.
 
     Book: :doc:`automatic-differentiation`
     """
@@ -126,7 +145,8 @@ def sigmoid(x):
 
 
 def derivative(f, x):
-    r""":math:`f'(x)`, from one evaluation of ``f`` at the dual number :math:`x + \varepsilon`.
+    r""":math:`f'(x)`, from one evaluation of ``f`` at the dual number
+    :math:`x + \varepsilon`.
 
     Parameters
     ----------

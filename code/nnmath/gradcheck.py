@@ -1,15 +1,17 @@
-r"""Check our gradients against PyTorch autograd and against finite differences.
+r"""Check our gradients against PyTorch autograd and against finite
+differences.
 
 Everything here works on vector-Jacobian products: for a function
-:math:`y = f(x_1, \dots, x_m)` and an upstream gradient :math:`G` of the shape of
-:math:`y`, the gradient of the scalar :math:`\sum G \odot f(x)` with respect to each
-:math:`x_j`. A random :math:`G` tests the whole Jacobian; :math:`G` of all ones
-(what ``y.sum().backward()`` uses) only tests its column sums, and hides a
-transposed square matrix.
+:math:`y = f(x_1, \dots, x_m)` and an upstream gradient :math:`G` of the shape
+of :math:`y`, the gradient of the scalar :math:`\sum G \odot f(x)` with respect
+to each :math:`x_j`. A random :math:`G` tests the whole Jacobian; :math:`G` of
+all ones (what ``y.sum().backward()`` uses) only tests its column sums, and
+hides a transposed square matrix.
 
-Conventions: inputs are NumPy arrays. ``wrt`` lists the positions of the inputs
-to differentiate, by default every floating-point input; the others are constants.
-Integer inputs (class labels) are constants always, passed to PyTorch as int64.
+Conventions: inputs are NumPy arrays. ``wrt`` lists the positions of the
+inputs to differentiate, by default every floating-point input; the others are
+constants. Integer inputs (class labels) are constants always, passed to
+PyTorch as int64.
 Every list of gradients has one array per input in ``wrt``, in order.
 Comparisons are in float64.
 """
@@ -21,12 +23,18 @@ import torch
 
 
 def _wrt(inputs, wrt):
-    """Positions of the inputs to differentiate: ``wrt``, checked, or every float input."""
-    floats = [j for j, x in enumerate(inputs) if np.asarray(x).dtype.kind == "f"]
+    """Positions of the inputs to differentiate: ``wrt``, checked, or every
+    float input."""
+    floats = [
+        j for j, x in enumerate(inputs) if np.asarray(x).dtype.kind == "f"
+    ]
     if wrt is None:
         return floats
     if not set(wrt) <= set(floats):
-        raise ValueError(f"wrt must list positions of floating-point inputs, {floats}; got {list(wrt)}")
+        raise ValueError(
+            "wrt must list positions of floating-point inputs, "
+            f"{floats}; got {list(wrt)}"
+        )
     return list(wrt)
 
 
@@ -52,12 +60,14 @@ def autograd_vjp(torch_fn, inputs, grad_output, wrt=None):
     grad_output : array_like, shape of ``torch_fn``'s output
         G.
     wrt : sequence of int, optional
-        Positions of the inputs to differentiate (default: the floating-point ones).
+        Positions of the inputs to differentiate (default: the floating-point
+        ones).
 
     Returns
     -------
     list of ndarray
-        :math:`\partial \sum (G \odot f) / \partial x_j` for each ``j`` in ``wrt``.
+        :math:`\partial \sum (G \odot f) / \partial x_j` for each ``j`` in
+        ``wrt``.
 
     Book: :doc:`activations`
     """
@@ -66,9 +76,15 @@ def autograd_vjp(torch_fn, inputs, grad_output, wrt=None):
     for j in wrt:
         tensors[j].requires_grad_()
     output = torch_fn(*tensors)
-    output.backward(torch.as_tensor(np.asarray(grad_output), dtype=output.dtype))
-    return [tensors[j].grad.numpy() if tensors[j].grad is not None else np.zeros(tensors[j].shape)
-            for j in wrt]
+    output.backward(
+        torch.as_tensor(np.asarray(grad_output), dtype=output.dtype)
+    )
+    return [
+        tensors[j].grad.numpy()
+        if tensors[j].grad is not None
+        else np.zeros(tensors[j].shape)
+        for j in wrt
+    ]
 
 
 def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
@@ -78,7 +94,8 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
     :math:`\phi(x) = \sum G \odot f(x)`:
 
     .. math:: \frac{\partial \phi}{\partial x_k} \approx
-              \frac{\phi(x + \epsilon e_k) - \phi(x - \epsilon e_k)}{2 \epsilon}
+              \frac{\phi(x + \epsilon e_k) - \phi(x - \epsilon e_k)}
+              {2 \epsilon}
 
     whose error is :math:`O(\epsilon^2)` (plus rounding of order
     :math:`10^{-16} / \epsilon`).
@@ -91,7 +108,8 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
     grad_output : array_like, shape of ``fn``'s output
     eps : float
     wrt : sequence of int, optional
-        Positions of the inputs to differentiate (default: the floating-point ones).
+        Positions of the inputs to differentiate (default: the floating-point
+        ones).
 
     Returns
     -------
@@ -100,7 +118,10 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
     Book: :doc:`automatic-differentiation`
     """
     wrt = _wrt(inputs, wrt)
-    inputs = [np.array(x, dtype=np.float64) if j in wrt else np.asarray(x) for j, x in enumerate(inputs)]
+    inputs = [
+        np.array(x, dtype=np.float64) if j in wrt else np.asarray(x)
+        for j, x in enumerate(inputs)
+    ]
     G = np.asarray(grad_output, dtype=np.float64)
 
     def phi():
@@ -123,7 +144,8 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
 
 @dataclass(frozen=True)
 class VJPCheck:
-    """The largest absolute differences between our gradients and the two references.
+    """The largest absolute differences between our gradients and the two
+    references.
 
     Book: :doc:`automatic-differentiation`
     """
@@ -134,30 +156,41 @@ class VJPCheck:
 
 def _max_error(ours, reference):
     if len(ours) != len(reference):
-        raise ValueError(f"expected {len(reference)} gradients (one per input in wrt), got {len(ours)}")
-    return max(float(np.max(np.abs(np.asarray(a) - b), initial=0.0)) for a, b in zip(ours, reference, strict=True))
+        raise ValueError(
+            f"expected {len(reference)} gradients (one per input in wrt), "
+            f"got {len(ours)}"
+        )
+    return max(
+        float(np.max(np.abs(np.asarray(a) - b), initial=0.0))
+        for a, b in zip(ours, reference, strict=True)
+    )
 
 
-def check_vjp(our_grads, torch_fn, inputs, grad_output=None, seed=0, fn=None, eps=1e-6, wrt=None):
-    """Compare our vector-Jacobian product with autograd's and with finite differences.
+def check_vjp(
+    our_grads, torch_fn, inputs, grad_output=None, seed=0, fn=None, eps=1e-6,
+    wrt=None,
+):
+    """Compare our vector-Jacobian product with autograd's and with finite
+    differences.
 
     Parameters
     ----------
     our_grads : callable
-        ``our_grads(*inputs, grad_output)`` returns a list with one gradient per
-        input in ``wrt``.
+        ``our_grads(*inputs, grad_output)`` returns a list with one gradient
+        per input in ``wrt``.
     torch_fn : callable
         The same function in PyTorch: the autograd reference.
     inputs : sequence of array_like
     grad_output : array_like, optional
         G; by default standard normal of the output's shape, from ``seed``.
     fn : callable, optional
-        The function whose finite differences are taken (NumPy in, NumPy out);
-        by default ``torch_fn`` run in float64.
+        The function whose finite differences are taken (NumPy in, NumPy
+        out); by default ``torch_fn`` run in float64.
     eps : float
         Finite-difference step.
     wrt : sequence of int, optional
-        Positions of the inputs to differentiate (default: the floating-point ones).
+        Positions of the inputs to differentiate (default: the floating-point
+        ones).
 
     Returns
     -------
@@ -175,13 +208,20 @@ def check_vjp(our_grads, torch_fn, inputs, grad_output=None, seed=0, fn=None, ep
         grad_output = np.random.default_rng(seed).standard_normal(shape)
     ours = our_grads(*inputs, grad_output)
     return VJPCheck(
-        max_error_vs_autograd=_max_error(ours, autograd_vjp(torch_fn, inputs, grad_output, wrt)),
-        max_error_vs_finite_differences=_max_error(ours, numerical_vjp(fn, inputs, grad_output, eps, wrt)),
+        max_error_vs_autograd=_max_error(
+            ours, autograd_vjp(torch_fn, inputs, grad_output, wrt)
+        ),
+        max_error_vs_finite_differences=_max_error(
+            ours, numerical_vjp(fn, inputs, grad_output, eps, wrt)
+        ),
     )
 
 
-def assert_close_to_autograd(ours, reference, name="value", rtol=None, atol=None):
-    """Assert that our array equals PyTorch's, in float64, with ``torch.testing.assert_close``.
+def assert_close_to_autograd(
+    ours, reference, name="value", rtol=None, atol=None
+):
+    """Assert that our array equals PyTorch's, in float64, with
+    ``torch.testing.assert_close``.
 
     Parameters
     ----------
@@ -199,16 +239,23 @@ def assert_close_to_autograd(ours, reference, name="value", rtol=None, atol=None
         reference = reference.detach().numpy()
     expected = torch.as_tensor(np.asarray(reference, dtype=np.float64))
     actual = torch.as_tensor(np.asarray(ours, dtype=np.float64))
-    torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol,
-                               msg=lambda detail: f"{name}: ours differs from autograd's. {detail}")
+    torch.testing.assert_close(
+        actual, expected, rtol=rtol, atol=atol,
+        msg=lambda detail: f"{name}: ours differs from autograd's. {detail}",
+    )
 
 
-def assert_matches_torch(fn, our_grads, torch_fn, inputs, grad_output=None, seed=0, name=None, wrt=None):
-    """Assert that our function and its gradients equal PyTorch's on ``inputs``.
+def assert_matches_torch(
+    fn, our_grads, torch_fn, inputs, grad_output=None, seed=0, name=None,
+    wrt=None,
+):
+    """Assert that our function and its gradients equal PyTorch's on
+    ``inputs``.
 
     Checks the value ``fn(*inputs)`` against ``torch_fn``, then the
-    vector-Jacobian product ``our_grads(*inputs, G)`` against autograd's, for a
-    random upstream gradient G (standard normal from ``seed``) unless one is given.
+    vector-Jacobian product ``our_grads(*inputs, G)`` against autograd's, for
+    a random upstream gradient G (standard normal from ``seed``) unless one is
+    given.
 
     Parameters
     ----------
@@ -224,7 +271,8 @@ def assert_matches_torch(fn, our_grads, torch_fn, inputs, grad_output=None, seed
     name : str, optional
         Used in failure messages (default ``fn``'s name).
     wrt : sequence of int, optional
-        Positions of the inputs to differentiate (default: the floating-point ones).
+        Positions of the inputs to differentiate (default: the floating-point
+        ones).
 
     Book: :doc:`activations`
     """
@@ -240,7 +288,9 @@ def assert_matches_torch(fn, our_grads, torch_fn, inputs, grad_output=None, seed
     wrt = _wrt(inputs, wrt)
     reference = autograd_vjp(torch_fn, inputs, G, wrt)
     if len(ours) != len(reference):
-        raise AssertionError(f"{name}: expected {len(reference)} gradients, one per input in wrt {wrt}, "
-                             f"got {len(ours)}")
+        raise AssertionError(
+            f"{name}: expected {len(reference)} gradients, "
+            f"one per input in wrt {wrt}, got {len(ours)}"
+        )
     for j, a, b in zip(wrt, ours, reference, strict=True):
         assert_close_to_autograd(a, b, name=f"{name} gradient of input {j}")

@@ -1,10 +1,11 @@
 r"""Layers and networks with a hand-written backward pass.
 
-Notation (the book's glossary): layer :math:`l` has weights :math:`W^{[l]}` of
-shape :math:`(n_l, n_{l-1})` and bias :math:`b^{[l]}` of shape :math:`(n_l,)`; a
-batch of N examples is a matrix with one row per example, so
+Notation (the book's glossary): layer :math:`l` has weights :math:`W^{[l]}`
+of shape :math:`(n_l, n_{l-1})` and bias :math:`b^{[l]}` of shape
+:math:`(n_l,)`; a batch of N examples is a matrix with one row per example, so
 
-.. math:: Z^{[l]} = A^{[l-1]} W^{[l]T} + \mathbf{1} b^{[l]T}, \qquad A^{[l]} = f(Z^{[l]}),
+.. math:: Z^{[l]} = A^{[l-1]} W^{[l]T} + \mathbf{1} b^{[l]T},
+          \qquad A^{[l]} = f(Z^{[l]}),
           \qquad A^{[0]} = X.
 
 The losses are means over the batch, so the :math:`1/N` is already in the
@@ -16,7 +17,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnmath._checks import as_float_array, check_batch_size, check_probabilities, check_shape
+from nnmath._checks import (
+    as_float_array,
+    check_batch_size,
+    check_probabilities,
+    check_shape,
+)
 from nnmath.activations import (
     leaky_relu,
     leaky_relu_prime,
@@ -28,7 +34,11 @@ from nnmath.activations import (
     tanh,
     tanh_prime,
 )
-from nnmath.losses import as_targets, binary_cross_entropy_with_logits, cross_entropy
+from nnmath.losses import (
+    as_targets,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+)
 
 
 class Linear:
@@ -48,8 +58,8 @@ class Linear:
     W : ndarray, shape (n_out, n_in)
     b : ndarray, shape (n_out,)
     dW, db : ndarray or None
-        :math:`\partial L / \partial W` and :math:`\partial L / \partial b`, set by
-        :meth:`backward`.
+        :math:`\partial L / \partial W` and :math:`\partial L / \partial b`,
+        set by :meth:`backward`.
     A : ndarray or None
         The input of the last :meth:`forward`, shape (N, n_in).
 
@@ -58,7 +68,9 @@ class Linear:
 
     def __init__(self, n_in, n_out, rng=None):
         if n_in < 1 or n_out < 1:
-            raise ValueError(f"n_in and n_out must be positive, got {n_in} and {n_out}")
+            raise ValueError(
+                f"n_in and n_out must be positive, got {n_in} and {n_out}"
+            )
         rng = np.random.default_rng(0) if rng is None else rng
         bound = 1.0 / np.sqrt(n_in)
         self.W = rng.uniform(-bound, bound, size=(n_out, n_in))
@@ -67,9 +79,11 @@ class Linear:
 
     @classmethod
     def from_params(cls, W, b):
-        """A layer with the given ``W`` of shape (n_out, n_in) and ``b`` of shape (n_out,).
+        """A layer with the given ``W`` of shape (n_out, n_in) and ``b`` of
+        shape (n_out,).
 
-        Both are copied, so training the layer leaves the caller's arrays alone.
+        Both are copied, so training the layer leaves the caller's arrays
+        alone.
 
         Book: :doc:`activations`
         """
@@ -77,13 +91,16 @@ class Linear:
         b = as_float_array(b, "b")
         check_shape(W, 2, "W", "(n_out, n_in)")
         if b.shape != (len(W),):
-            raise ValueError(f"b must have shape ({len(W)},) to match W, got {b.shape}")
+            raise ValueError(
+                f"b must have shape ({len(W)},) to match W, got {b.shape}"
+            )
         layer = cls(W.shape[1], W.shape[0])
         layer.W, layer.b = W.copy(), b.copy()
         return layer
 
     def forward(self, A):
-        r"""Compute :math:`Z = A W^T + \mathbf{1} b^T` and remember ``A`` for the backward pass.
+        r"""Compute :math:`Z = A W^T + \mathbf{1} b^T` and remember ``A`` for
+        the backward pass.
 
         Parameters
         ----------
@@ -97,17 +114,21 @@ class Linear:
         """
         A = as_float_array(A, "A")
         if A.ndim != 2 or A.shape[1] != self.W.shape[1]:
-            raise ValueError(f"A must have shape (N, {self.W.shape[1]}), got {A.shape}")
+            raise ValueError(
+                f"A must have shape (N, {self.W.shape[1]}), got {A.shape}"
+            )
         self.A = A
         return A @ self.W.T + self.b
 
     def backward(self, grad_Z):
         r"""Backpropagate :math:`\partial L / \partial Z` through the layer.
 
-        .. math:: \frac{\partial L}{\partial W} = \Big(\frac{\partial L}{\partial Z}\Big)^T A,
+        .. math:: \frac{\partial L}{\partial W}
+                  = \Big(\frac{\partial L}{\partial Z}\Big)^T A,
                   \quad \frac{\partial L}{\partial b} = \sum_{i=1}^{N}
                   \Big(\frac{\partial L}{\partial Z}\Big)_{i,:},
-                  \quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Z} W
+                  \quad \frac{\partial L}{\partial A}
+                  = \frac{\partial L}{\partial Z} W
 
         Sums, not means: the loss gradient ``grad_Z`` already carries the 1/N.
 
@@ -118,16 +139,21 @@ class Linear:
         Returns
         -------
         ndarray, shape (N, n_in)
-            :math:`\partial L / \partial A`; ``dW`` and ``db`` are stored on the layer.
+            :math:`\partial L / \partial A`; ``dW`` and ``db`` are stored on
+            the layer.
 
         Book: :doc:`backprop-any-depth`
         """
         if self.A is None:
-            raise RuntimeError("call forward before backward: backward needs the input A")
+            raise RuntimeError(
+                "call forward before backward: backward needs the input A"
+            )
         grad_Z = as_float_array(grad_Z, "grad_Z")
         if grad_Z.shape != (len(self.A), len(self.b)):
-            raise ValueError(f"grad_Z must have shape {(len(self.A), len(self.b))} "
-                             f"(N, n_out), got {grad_Z.shape}")
+            raise ValueError(
+                f"grad_Z must have shape {(len(self.A), len(self.b))} "
+                f"(N, n_out), got {grad_Z.shape}"
+            )
         self.dW = grad_Z.T @ self.A
         self.db = grad_Z.sum(axis=0)
         return grad_Z @ self.W
@@ -145,7 +171,8 @@ HEADS = {"softmax": softmax, "sigmoid": sigmoid}
 class MLP:
     r"""A multilayer perceptron trained by hand-written backpropagation.
 
-    Hidden layers use ``hidden_activation``; the output layer ("head") is either
+    Hidden layers use ``hidden_activation``; the output layer ("head") is
+    either
 
     - ``"softmax"``: softmax with cross-entropy, for K >= 2 exclusive classes,
       labels as class indices (N,) or one-hot targets (N, K);
@@ -171,28 +198,42 @@ class MLP:
         ``layers[l - 1]`` is layer l.
     Z, A, deltas : list of ndarray
         After :meth:`forward` and :meth:`backward`, ``Z[l]``, ``A[l]`` and
-        ``deltas[l]`` (:math:`\partial L / \partial Z^{[l]}`) for l = 1..L, all of
-        shape (N, n_l); ``A[0]`` is X, and ``Z[0]``, ``deltas[0]`` are None.
+        ``deltas[l]`` (:math:`\partial L / \partial Z^{[l]}`) for l = 1..L,
+        all of shape (N, n_l); ``A[0]`` is X, and ``Z[0]``, ``deltas[0]`` are
+        None.
 
     Book: :doc:`backprop-any-depth`
     """
 
-    def __init__(self, layer_sizes, hidden_activation="sigmoid", head="softmax", seed=0):
+    def __init__(
+        self, layer_sizes, hidden_activation="sigmoid", head="softmax", seed=0
+    ):
         if len(layer_sizes) < 2:
-            raise ValueError(f"layer_sizes needs at least (n_in, n_out), got {layer_sizes!r}")
+            raise ValueError(
+                "layer_sizes needs at least (n_in, n_out), "
+                f"got {layer_sizes!r}"
+            )
         if hidden_activation not in ACTIVATIONS:
-            raise ValueError(f"hidden_activation must be one of {sorted(ACTIVATIONS)}, "
-                             f"got {hidden_activation!r}")
+            raise ValueError(
+                f"hidden_activation must be one of {sorted(ACTIVATIONS)}, "
+                f"got {hidden_activation!r}"
+            )
         if head not in HEADS:
-            raise ValueError(f"head must be one of {sorted(HEADS)}, got {head!r}")
+            raise ValueError(
+                f"head must be one of {sorted(HEADS)}, got {head!r}"
+            )
         rng = np.random.default_rng(seed)
-        self.layers = [Linear(n_in, n_out, rng) for n_in, n_out in pairwise(layer_sizes)]
+        self.layers = [
+            Linear(n_in, n_out, rng)
+            for n_in, n_out in pairwise(layer_sizes)
+        ]
         self.f, self.f_prime = ACTIVATIONS[hidden_activation]
         self.head = head
         self.Z, self.A, self.deltas = [], [], []
 
     def forward(self, X):
-        r"""Run the network on a batch and cache every :math:`Z^{[l]}` and :math:`A^{[l]}`.
+        r"""Run the network on a batch and cache every :math:`Z^{[l]}` and
+        :math:`A^{[l]}`.
 
         Parameters
         ----------
@@ -215,7 +256,8 @@ class MLP:
         return self.A[-1]
 
     def _targets(self, y):
-        """Targets Y of shape (N, n_L) for the head, checked against the cached batch."""
+        """Targets Y of shape (N, n_L) for the head, checked against the
+        cached batch."""
         n_out = len(self.layers[-1].b)
         if self.head == "softmax":
             Y = as_targets(y, n_out)
@@ -224,23 +266,29 @@ class MLP:
             if Y.ndim == 1 and n_out == 1:
                 Y = Y[:, None]
             if Y.ndim != 2 or Y.shape[1] != n_out:
-                raise ValueError(f"y must have shape (N, {n_out}), got {Y.shape}")
+                raise ValueError(
+                    f"y must have shape (N, {n_out}), got {Y.shape}"
+                )
             check_probabilities(Y, "y")
         check_batch_size(len(self.A[0]), Y, "y")
         return Y
 
     def loss(self, X, y):
-        """Forward pass on ``X``, then the mean loss over the batch (a float)."""
+        """Forward pass on ``X``, then the mean loss over the batch (a
+        float)."""
         self.forward(X)
         if self.head == "softmax":
             return cross_entropy(self.Z[-1], y)
-        return binary_cross_entropy_with_logits(self.Z[-1], self._targets(y), "batch_mean")
+        return binary_cross_entropy_with_logits(
+            self.Z[-1], self._targets(y), "batch_mean"
+        )
 
     def backward(self, y):
         r"""Backpropagate from the cached forward pass by the delta recursion.
 
         .. math:: \delta^{[L]} = \frac{1}{N} (\hat Y - Y), \qquad
-                  \delta^{[l]} = \big(\delta^{[l+1]} W^{[l+1]}\big) \odot f'(Z^{[l]})
+                  \delta^{[l]}
+                  = \big(\delta^{[l+1]} W^{[l+1]}\big) \odot f'(Z^{[l]})
 
         and each layer's :meth:`Linear.backward` turns its :math:`\delta^{[l]}`
         into ``dW`` and ``db``.
@@ -264,18 +312,22 @@ class MLP:
         self.layers[0].backward(self.deltas[1])
 
     def step(self, learning_rate):
-        r"""One gradient-descent update, :math:`W := W - \eta \, \partial L / \partial W` (and b).
+        r"""One gradient-descent update,
+        :math:`W := W - \eta \, \partial L / \partial W` (and b).
 
         Book: :doc:`training`
         """
         for layer in self.layers:
             if layer.dW is None:
-                raise RuntimeError("call backward before step: there are no gradients yet")
+                raise RuntimeError(
+                    "call backward before step: there are no gradients yet"
+                )
             layer.W -= learning_rate * layer.dW
             layer.b -= learning_rate * layer.db
 
     def train_step(self, X, y, learning_rate):
-        """Forward, backward and update on one batch; returns the loss before the update.
+        """Forward, backward and update on one batch; returns the loss before
+        the update.
 
         Book: :doc:`training`
         """
@@ -285,7 +337,8 @@ class MLP:
         return loss
 
     def predict(self, X):
-        """Predicted labels: the most probable class (N,), or probabilities >= 0.5 as 0/1."""
+        """Predicted labels: the most probable class (N,), or
+        probabilities >= 0.5 as 0/1."""
         P = self.forward(X)
         if self.head == "softmax":
             return P.argmax(axis=1)
@@ -293,7 +346,8 @@ class MLP:
         return labels[:, 0] if labels.shape[1] == 1 else labels
 
     def accuracy(self, X, y):
-        """Fraction of correct predictions; ``y`` as class indices or 0/1 targets."""
+        """Fraction of correct predictions; ``y`` as class indices or 0/1
+        targets."""
         predicted = self.predict(X)
         y = np.asarray(y)
         if self.head == "softmax" and y.ndim == 2:
@@ -301,7 +355,8 @@ class MLP:
         return float(np.mean(predicted == y.reshape(predicted.shape)))
 
     def parameters(self):
-        """The list of ``(W, b)`` pairs, layer 1 first (the arrays themselves, not copies)."""
+        """The list of ``(W, b)`` pairs, layer 1 first (the arrays
+        themselves, not copies)."""
         return [(layer.W, layer.b) for layer in self.layers]
 
 
@@ -319,7 +374,8 @@ class TwoLayerGradients(NamedTuple):
 
 
 def two_layer_gradients(X, Y, W1, b1, W2, b2):
-    r"""Gradients of a two-layer sigmoid network with binary cross-entropy, equation by equation.
+    r"""Gradients of a two-layer sigmoid network with binary cross-entropy,
+    equation by equation.
 
     Forward, with :math:`\mathbf{1}` a column of N ones:
 
@@ -331,20 +387,28 @@ def two_layer_gradients(X, Y, W1, b1, W2, b2):
     (``binary_cross_entropy(A2, Y, reduction="batch_mean")``):
 
     .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{n_2}
-              \Big(Y_{ik} \log A^{[2]}_{ik} + (1 - Y_{ik}) \log (1 - A^{[2]}_{ik})\Big)
+              \Big(Y_{ik} \log A^{[2]}_{ik}
+              + (1 - Y_{ik}) \log (1 - A^{[2]}_{ik})\Big)
 
     Backward:
 
     .. math:: \partial_{Z^{[2]}} = A^{[2]} - Y, \quad
-              \frac{\partial L}{\partial W^{[2]}} = \frac{1}{N} \partial_{Z^{[2]}}^T A^{[1]}, \quad
-              \frac{\partial L}{\partial b^{[2]}} = \operatorname{mean}_0 \partial_{Z^{[2]}}
+              \frac{\partial L}{\partial W^{[2]}}
+              = \frac{1}{N} \partial_{Z^{[2]}}^T A^{[1]}, \quad
+              \frac{\partial L}{\partial b^{[2]}}
+              = \operatorname{mean}_0 \partial_{Z^{[2]}}
 
-    .. math:: \partial_{Z^{[1]}} = (\partial_{Z^{[2]}} W^{[2]}) \odot A^{[1]} \odot (1 - A^{[1]}), \quad
-              \frac{\partial L}{\partial W^{[1]}} = \frac{1}{N} \partial_{Z^{[1]}}^T X, \quad
-              \frac{\partial L}{\partial b^{[1]}} = \operatorname{mean}_0 \partial_{Z^{[1]}}
+    .. math:: \partial_{Z^{[1]}}
+              = (\partial_{Z^{[2]}} W^{[2]}) \odot A^{[1]} \odot (1 - A^{[1]}),
+              \quad
+              \frac{\partial L}{\partial W^{[1]}}
+              = \frac{1}{N} \partial_{Z^{[1]}}^T X, \quad
+              \frac{\partial L}{\partial b^{[1]}}
+              = \operatorname{mean}_0 \partial_{Z^{[1]}}
 
     PyTorch's default ``F.binary_cross_entropy`` is the mean over all
-    :math:`N n_2` entries instead: its gradients are these divided by :math:`n_2`.
+    :math:`N n_2` entries instead: its gradients are these divided by
+    :math:`n_2`.
 
     Parameters
     ----------
@@ -358,8 +422,8 @@ def two_layer_gradients(X, Y, W1, b1, W2, b2):
     Returns
     -------
     TwoLayerGradients
-        ``loss`` (float) and ``dW1``, ``db1``, ``dW2``, ``db2`` with the shapes of
-        ``W1``, ``b1``, ``W2``, ``b2``.
+        ``loss`` (float) and ``dW1``, ``db1``, ``dW2``, ``db2`` with the
+        shapes of ``W1``, ``b1``, ``W2``, ``b2``.
 
     Book: :doc:`backprop-two-layer`
     """
@@ -379,15 +443,22 @@ def two_layer_gradients(X, Y, W1, b1, W2, b2):
 
 
 def _two_layer_arrays(X, Y, W1, b1, W2, b2):
-    """Return the six arrays as float64, after checking that their shapes fit together."""
+    """Return the six arrays as float64, after checking that their shapes
+    fit together."""
     arrays = {"X": X, "Y": Y, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
-    arrays = {name: as_float_array(value, name) for name, value in arrays.items()}
+    arrays = {
+        name: as_float_array(value, name) for name, value in arrays.items()
+    }
     for name in ("X", "W1", "W2"):
         check_shape(arrays[name], 2, name, "(rows, columns)")
-    (N, n0), n1, n2 = arrays["X"].shape, len(arrays["W1"]), len(arrays["W2"])
+    (N, n0), n1, n2 = (
+        arrays["X"].shape, len(arrays["W1"]), len(arrays["W2"])
+    )
     expected = {"X": (N, n0), "Y": (N, n2), "W1": (n1, n0), "b1": (n1,),
                 "W2": (n2, n1), "b2": (n2,)}
     for name, shape in expected.items():
         if arrays[name].shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {arrays[name].shape}")
+            raise ValueError(
+                f"{name} must have shape {shape}, got {arrays[name].shape}"
+            )
     return tuple(arrays.values())

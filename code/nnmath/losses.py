@@ -1,15 +1,17 @@
 r"""Loss functions and their gradients, written out in NumPy.
 
-The book's convention: a loss is a **mean over the N examples** of a batch, and
-class labels are 0-based indices. Each ``*_grad`` function returns the gradient of
-the scalar loss with respect to its first argument, with that argument's shape;
-the :math:`1/N` of the mean is in these gradients, so layers never divide by N.
+The book's convention: a loss is a **mean over the N examples** of a batch,
+and class labels are 0-based indices. Each ``*_grad`` function returns the
+gradient of the scalar loss with respect to its first argument, with that
+argument's shape; the :math:`1/N` of the mean is in these gradients, so layers
+never divide by N.
 
 For the elementwise losses (binary cross-entropy, squared error) the sources
 disagree on what to average over, so the reduction is an explicit argument:
 
 - ``"mean"``: mean over all entries (PyTorch's default), divide by :math:`N K`;
-- ``"batch_mean"``: sum over the K outputs, mean over the N examples, divide by :math:`N`;
+- ``"batch_mean"``: sum over the K outputs, mean over the N examples, divide
+  by :math:`N`;
 - ``"sum"``: no division.
 """
 
@@ -29,7 +31,8 @@ from nnmath.activations import log_softmax, sigmoid, softmax
 def one_hot(labels, num_classes):
     r"""One-hot encode class labels.
 
-    .. math:: Y_{ik} = \begin{cases} 1 & k = y_i \\ 0 & \text{otherwise} \end{cases}
+    .. math:: Y_{ik} =
+              \begin{cases} 1 & k = y_i \\ 0 & \text{otherwise} \end{cases}
 
     Parameters
     ----------
@@ -56,8 +59,8 @@ def as_targets(labels, num_classes):
     Parameters
     ----------
     labels : array_like
-        Integer class indices of shape (N,), or one-hot or soft targets of shape
-        (N, K) whose rows are non-negative and sum to 1.
+        Integer class indices of shape (N,), or one-hot or soft targets of
+        shape (N, K) whose rows are non-negative and sum to 1.
     num_classes : int
         K.
 
@@ -70,11 +73,21 @@ def as_targets(labels, num_classes):
     if np.ndim(labels) == 1:
         return one_hot(labels, num_classes)
     Y = as_float_array(labels, "labels")
-    check_shape(Y, 2, "labels", f"(N,) of class indices or (N, {num_classes}) of targets")
+    check_shape(
+        Y, 2, "labels",
+        f"(N,) of class indices or (N, {num_classes}) of targets",
+    )
     if Y.shape[1] != num_classes:
-        raise ValueError(f"targets must have K={num_classes} columns, got shape {Y.shape}")
-    if np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, rtol=0, atol=1e-6):
-        raise ValueError("target rows must be non-negative and sum to 1 (one-hot or soft targets)")
+        raise ValueError(
+            f"targets must have K={num_classes} columns, got shape {Y.shape}"
+        )
+    if np.any(Y < 0) or not np.allclose(
+        Y.sum(axis=1), 1.0, rtol=0, atol=1e-6
+    ):
+        raise ValueError(
+            "target rows must be non-negative and sum to 1 "
+            "(one-hot or soft targets)"
+        )
     return Y
 
 
@@ -90,18 +103,20 @@ def _logits_and_targets(logits, labels):
 def cross_entropy(logits, labels):
     r"""Cross-entropy of softmax(logits), averaged over the batch.
 
-    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{K} Y_{ik} \log \operatorname{softmax}(z_i)_k
+    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{K}
+              Y_{ik} \log \operatorname{softmax}(z_i)_k
 
-    With integer labels this is :math:`-\frac{1}{N} \sum_i \log p_{i, y_i}`. It is
-    computed with :func:`~nnmath.activations.log_softmax`, so it stays finite for
-    any finite logits (PyTorch's ``F.cross_entropy``).
+    With integer labels this is :math:`-\frac{1}{N} \sum_i \log p_{i, y_i}`.
+    It is computed with :func:`~nnmath.activations.log_softmax`, so it stays
+    finite for any finite logits (PyTorch's ``F.cross_entropy``).
 
     Parameters
     ----------
     logits : array_like, shape (N, K)
         Z, one row of scores per example.
     labels : array_like
-        Class indices of shape (N,) in ``[0, K)``, or targets Y of shape (N, K).
+        Class indices of shape (N,) in ``[0, K)``, or targets Y of shape
+        (N, K).
 
     Returns
     -------
@@ -116,7 +131,8 @@ def cross_entropy(logits, labels):
 def cross_entropy_grad(logits, labels):
     r"""Gradient of :func:`cross_entropy` with respect to the logits.
 
-    .. math:: \frac{\partial L}{\partial Z} = \frac{1}{N} \big(\operatorname{softmax}(Z) - Y\big)
+    .. math:: \frac{\partial L}{\partial Z}
+              = \frac{1}{N} \big(\operatorname{softmax}(Z) - Y\big)
 
     Parameters
     ----------
@@ -135,7 +151,8 @@ def cross_entropy_grad(logits, labels):
 
 
 def _probs_and_labels(probs, labels):
-    """Check probabilities (N, K) and integer labels (N,); return both, plus the rows."""
+    """Check probabilities (N, K) and integer labels (N,); return both, plus
+    the rows."""
     P = as_float_array(probs, "probs")
     check_shape(P, 2, "probs", "(N, K)")
     check_probabilities(P, "probs")
@@ -143,13 +160,16 @@ def _probs_and_labels(probs, labels):
     check_batch_size(len(P), labels)
     rows = np.arange(len(P))
     if np.any(P[rows, labels] == 0):
-        raise ValueError("the probability of each true class must be positive (log 0 = -inf); "
-                         "use cross_entropy on the logits instead")
+        raise ValueError(
+            "the probability of each true class must be positive "
+            "(log 0 = -inf); use cross_entropy on the logits instead"
+        )
     return P, labels, rows
 
 
 def cross_entropy_from_probs(probs, labels):
-    r"""Cross-entropy from probabilities, step by step: pick, log, negate, average.
+    r"""Cross-entropy from probabilities, step by step: pick, log, negate,
+    average.
 
     .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \log p_{i, y_i}
 
@@ -160,7 +180,8 @@ def cross_entropy_from_probs(probs, labels):
     Parameters
     ----------
     probs : array_like, shape (N, K)
-        P = softmax(Z), entries in [0, 1]; each true class's entry must be positive.
+        P = softmax(Z), entries in [0, 1]; each true class's entry must be
+        positive.
     labels : array_like of int, shape (N,)
         Class indices in ``[0, K)``.
 
@@ -175,7 +196,8 @@ def cross_entropy_from_probs(probs, labels):
 
 
 def cross_entropy_from_probs_grad(probs, labels):
-    r"""Gradient of :func:`cross_entropy_from_probs` with respect to the probabilities.
+    r"""Gradient of :func:`cross_entropy_from_probs` with respect to the
+    probabilities.
 
     .. math:: \frac{\partial L}{\partial P} = -\frac{1}{N} \frac{Y}{P}
 
@@ -205,15 +227,20 @@ def _divisor(x, reduction):
         return x.size
     if reduction == "batch_mean":
         if x.ndim == 0:
-            raise ValueError('reduction="batch_mean" needs a batch axis, got a scalar')
+            raise ValueError(
+                'reduction="batch_mean" needs a batch axis, got a scalar'
+            )
         return len(x)
     if reduction == "sum":
         return 1
-    raise ValueError(f'reduction must be "mean", "batch_mean" or "sum", got {reduction!r}')
+    raise ValueError(
+        f'reduction must be "mean", "batch_mean" or "sum", got {reduction!r}'
+    )
 
 
 def _probs_and_targets(probs, targets):
-    """Check that probs and targets are same-shape arrays of values in [0, 1]."""
+    """Check that probs and targets are same-shape arrays of values in
+    [0, 1]."""
     p = as_float_array(probs, "probs")
     y = as_float_array(targets, "targets")
     check_same_shape(p, y, "probs", "targets")
@@ -247,20 +274,25 @@ def binary_cross_entropy(probs, targets, reduction="mean"):
     Book: :doc:`backprop-two-layer`
     """
     p, y = _probs_and_targets(probs, targets)
-    with np.errstate(divide="ignore"):  # log 0 = -inf, clamped to -100 just below
+    # log 0 = -inf, clamped to -100 just below
+    with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100.0)
         log_1mp = np.maximum(np.log1p(-p), -100.0)
-    return float(-(y * log_p + (1 - y) * log_1mp).sum() / _divisor(p, reduction))
+    return float(
+        -(y * log_p + (1 - y) * log_1mp).sum() / _divisor(p, reduction)
+    )
 
 
 def binary_cross_entropy_grad(probs, targets, reduction="mean"):
-    r"""Gradient of :func:`binary_cross_entropy` with respect to the probabilities.
+    r"""Gradient of :func:`binary_cross_entropy` with respect to the
+    probabilities.
 
     .. math:: \frac{\partial L}{\partial p} = \frac{1}{D}
               \left(\frac{1 - y}{1 - p} - \frac{y}{p}\right)
               = \frac{1}{D} \frac{p - y}{p (1 - p)}
 
-    At p = 0 or 1 the denominator is clamped at :math:`10^{-12}`, as in PyTorch.
+    At p = 0 or 1 the denominator is clamped at :math:`10^{-12}`, as in
+    PyTorch.
 
     Parameters
     ----------
@@ -291,7 +323,8 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
 
     Substituting :math:`p = \sigma(z)` into the binary cross-entropy gives
 
-    .. math:: \ell = \log(1 + e^{z}) - y z = \max(z, 0) - y z + \log(1 + e^{-|z|})
+    .. math:: \ell = \log(1 + e^{z}) - y z
+              = \max(z, 0) - y z + \log(1 + e^{-|z|})
 
     where the last form never exponentiates a positive number.
 
@@ -313,9 +346,11 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits_grad(logits, targets, reduction="mean"):
-    r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to the logits.
+    r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to
+    the logits.
 
-    .. math:: \frac{\partial L}{\partial z} = \frac{1}{D} \big(\sigma(z) - y\big)
+    .. math:: \frac{\partial L}{\partial z}
+              = \frac{1}{D} \big(\sigma(z) - y\big)
 
     Parameters
     ----------
