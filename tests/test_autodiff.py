@@ -312,6 +312,13 @@ def test_gradients_are_float64_arrays_that_do_not_alias():
     assert y.grad[0] == 1.0
 
 
+def test_the_gradient_of_a_zero_dimensional_leaf_is_an_array():
+    b = Tensor(0.5, requires_grad=True)
+    (Tensor([1.0, 2.0, 3.0]) * b).sum().backward()
+    assert isinstance(b.grad, np.ndarray) and b.grad.shape == ()
+    torch.testing.assert_close(torch.from_numpy(b.grad), torch.tensor(6.0, dtype=torch.float64))
+
+
 def test_a_long_chain_does_not_hit_the_recursion_limit():
     x = Tensor(1.0, requires_grad=True)
     y = x

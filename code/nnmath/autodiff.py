@@ -41,7 +41,7 @@ def _unbroadcast(grad, shape):
     for axis, size in enumerate(shape):
         if size == 1 and grad.shape[axis] != 1:
             grad = grad.sum(axis=axis, keepdims=True)
-    return grad
+    return np.asarray(grad)  # a full sum is a NumPy scalar: keep an array
 
 
 def _wrap(x):
