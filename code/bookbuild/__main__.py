@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bookbuild.book import BookConfig, BookError, check_book, load_config
+from bookbuild.book import BookConfig, BookError, built_pdf, check_book, load_config
 from bookbuild.execute import execute_book, format_report
 
 UNDEFINED = re.compile(r"LaTeX Warning: (?:Reference|Citation|Hyper reference) .* undefined")
@@ -68,7 +68,7 @@ def pdf(config: BookConfig) -> Path:
     undefined = sorted(set(UNDEFINED.findall(tex.with_suffix(".log").read_text(errors="replace"))))
     if undefined:
         raise BuildFailed("the PDF would show ?? for:\n  " + "\n  ".join(undefined))
-    output = config.build_dir / "pdf" / "book.pdf"
+    output = built_pdf(config.root)
     output.parent.mkdir(exist_ok=True)
     shutil.copyfile(tex.with_suffix(".pdf"), output)
     return output

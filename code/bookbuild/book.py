@@ -15,6 +15,16 @@ class BookError(Exception):
     """The book's sources are inconsistent; the message says which file and why."""
 
 
+def store_dir(root: Path) -> Path:
+    """Executed notebooks, one file per execution key: ``_build/executed``."""
+    return root / "_build" / "executed"
+
+
+def built_pdf(root: Path) -> Path:
+    """Where ``python -m bookbuild pdf`` puts the typeset book."""
+    return root / "_build" / "pdf" / "book.pdf"
+
+
 @dataclasses.dataclass(frozen=True)
 class BookConfig:
     """What the pipeline needs to know about one book.
@@ -36,8 +46,7 @@ class BookConfig:
 
     @property
     def store_dir(self) -> Path:
-        """Executed notebooks, one file per execution key."""
-        return self.build_dir / "executed"
+        return store_dir(self.root)
 
     @property
     def reports_dir(self) -> Path:

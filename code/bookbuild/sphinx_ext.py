@@ -22,7 +22,7 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
 
-from bookbuild.book import has_code_cells, read_notebook
+from bookbuild.book import built_pdf, has_code_cells, read_notebook, store_dir
 from bookbuild.keys import chapter_dependencies, code_cells, execution_key
 from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
 
@@ -58,7 +58,7 @@ def _configure(app: Sphinx, config: Config) -> None:
         ".md": (
             "bookbuild.sphinx_ext.read_with_outputs",
             {
-                "store": str(root / "_build" / "executed"),
+                "store": str(store_dir(root)),
                 "packages": list(config.bookbuild_tracked_packages),
                 "requirements": str(root / config.bookbuild_requirements),
             },
@@ -90,7 +90,7 @@ def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:
     for dependency in [*chapter_dependencies(notebook, packages), requirements]:
         app.env.note_dependency(str(dependency))
     key = execution_key(notebook, packages, requirements)
-    if not (Path(app.srcdir) / "_build" / "executed" / f"{key}.ipynb").is_file():
+    if not (store_dir(Path(app.srcdir)) / f"{key}.ipynb").is_file():
         logger.error(
             f"{path.name}: no executed outputs for its current code and package "
             f"(key {key}); build with `make html`, which executes the chapter first",
@@ -101,12 +101,8 @@ def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:
 PDF_IN_SITE = "_static/book.pdf"
 
 
-def _built_pdf(app: Sphinx) -> Path:
-    return Path(app.srcdir) / "_build" / "pdf" / "book.pdf"
-
-
 def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    context["book_pdf"] = PDF_IN_SITE if _built_pdf(app).is_file() else None
+    context["book_pdf"] = PDF_IN_SITE if built_pdf(Path(app.srcdir)).is_file() else None
     # sphinx-thebe and sphinx-togglebutton register their inline scripts once per read
     # phase, with different priorities, so Sphinx keeps both copies: a second `const`
     # declaration is a page error. Keep the first copy of each script.
@@ -122,8 +118,8 @@ def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, 
 
 
 def _copy_pdf(app: Sphinx, exception: Exception | None) -> None:
-    if exception is None and app.builder.format == "html" and _built_pdf(app).is_file():
-        shutil.copyfile(_built_pdf(app), Path(app.outdir) / PDF_IN_SITE)
+    if exception is None and app.builder.format == "html" and built_pdf(Path(app.srcdir)).is_file():
+        shutil.copyfile(built_pdf(Path(app.srcdir)), Path(app.outdir) / PDF_IN_SITE)
 
 
 def setup(app: Sphinx) -> dict:
