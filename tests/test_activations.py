@@ -144,7 +144,7 @@ def test_sigmoid_at_plus_minus_1000_is_exact_without_warnings():
 
 
 def test_sigmoid_keeps_relative_precision_for_very_negative_inputs():
-    # 1 - sigmoid(40) would round to 0; the e^z / (1 + e^z) branch keeps all digits.
+    # sigmoid(-40) is about 4e-18: 1 / (1 + e^40) keeps all its digits (1 - sigmoid(40) would round to 0).
     np.testing.assert_allclose(sigmoid(-40.0), np.exp(-40.0) / (1 + np.exp(-40.0)), rtol=1e-15)
     np.testing.assert_allclose(sigmoid(40.0), 1 / (1 + np.exp(-40.0)), rtol=1e-15)
 

@@ -34,6 +34,16 @@ def test_linear_forward_and_backward_match_autograd(data, N, n_in, n_out):
                          name="Linear")
 
 
+def test_linear_backward_without_input_grad_still_sets_dW_and_db():
+    rng = np.random.default_rng(0)
+    A, W, b, G = rng.normal(size=(5, 3)), rng.normal(size=(2, 3)), rng.normal(size=2), rng.normal(size=(5, 2))
+    full, skipped = Linear.from_params(W, b), Linear.from_params(W, b)
+    full.forward(A), skipped.forward(A)
+    assert full.backward(G) is not None and skipped.backward(G, input_grad=False) is None
+    np.testing.assert_array_equal(skipped.dW, full.dW)
+    np.testing.assert_array_equal(skipped.db, full.db)
+
+
 def torch_mlp_loss(net, X, y):
     """The same network in PyTorch: returns the loss, the leaf parameters and every Z (retained)."""
     params = [(torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True))

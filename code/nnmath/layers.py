@@ -23,22 +23,8 @@ from nnmath._checks import (
     check_probabilities,
     check_shape,
 )
-from nnmath.activations import (
-    leaky_relu,
-    leaky_relu_prime,
-    relu,
-    relu_prime,
-    sigmoid,
-    sigmoid_prime,
-    softmax,
-    tanh,
-    tanh_prime,
-)
-from nnmath.losses import (
-    as_targets,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-)
+from nnmath.activations import leaky_relu, log_softmax, relu, sigmoid, tanh
+from nnmath.losses import as_targets, binary_cross_entropy_with_logits
 
 
 class Linear:
@@ -120,7 +106,7 @@ class Linear:
         self.A = A
         return A @ self.W.T + self.b
 
-    def backward(self, grad_Z):
+    def backward(self, grad_Z, input_grad=True):
         r"""Backpropagate :math:`\partial L / \partial Z` through the layer.
 
         .. math:: \frac{\partial L}{\partial W}
@@ -135,10 +121,15 @@ class Linear:
         Parameters
         ----------
         grad_Z : array_like, shape (N, n_out)
+        input_grad : bool
+            Whether to compute :math:`\partial L / \partial A`. A network's
+            first layer skips it: its input is the data, which nothing
+            updates (PyTorch skips it the same way for a tensor that does
+            not require gradients).
 
         Returns
         -------
-        ndarray, shape (N, n_in)
+        ndarray, shape (N, n_in), or None if ``input_grad`` is False
             :math:`\partial L / \partial A`; ``dW`` and ``db`` are stored on
             the layer.
 
@@ -156,16 +147,20 @@ class Linear:
             )
         self.dW = grad_Z.T @ self.A
         self.db = grad_Z.sum(axis=0)
-        return grad_Z @ self.W
+        return grad_Z @ self.W if input_grad else None
 
 
+# Each hidden activation g, with its derivative written in terms of the
+# output A = g(Z) that the forward pass caches, so the backward pass needs no
+# second pass over Z: sigmoid' = A (1 - A), tanh' = 1 - A^2, and (leaky) ReLU
+# has A > 0 exactly where Z > 0.
 ACTIVATIONS = {
-    "sigmoid": (sigmoid, sigmoid_prime),
-    "tanh": (tanh, tanh_prime),
-    "relu": (relu, relu_prime),
-    "leaky_relu": (leaky_relu, leaky_relu_prime),
+    "sigmoid": (sigmoid, lambda A: A * (1.0 - A)),
+    "tanh": (tanh, lambda A: 1.0 - A * A),
+    "relu": (relu, lambda A: (A > 0).astype(np.float64)),
+    "leaky_relu": (leaky_relu, lambda A: np.where(A > 0, 1.0, 0.01)),
 }
-HEADS = {"softmax": softmax, "sigmoid": sigmoid}
+HEADS = ("softmax", "sigmoid")
 
 
 class MLP:
@@ -201,6 +196,9 @@ class MLP:
         ``deltas[l]`` (:math:`\partial L / \partial Z^{[l]}`) for l = 1..L,
         all of shape (N, n_l); ``A[0]`` is X, and ``Z[0]``, ``deltas[0]`` are
         None.
+    log_probs : ndarray or None
+        With the softmax head, :math:`\log \hat Y` of the last forward
+        pass, shape (N, n_L).
 
     Book: :doc:`backprop-any-depth`
     """
@@ -220,16 +218,17 @@ class MLP:
             )
         if head not in HEADS:
             raise ValueError(
-                f"head must be one of {sorted(HEADS)}, got {head!r}"
+                f"head must be one of {HEADS}, got {head!r}"
             )
         rng = np.random.default_rng(seed)
         self.layers = [
             Linear(n_in, n_out, rng)
             for n_in, n_out in pairwise(layer_sizes)
         ]
-        self.f, self.f_prime = ACTIVATIONS[hidden_activation]
+        self.f, self.f_prime_of_output = ACTIVATIONS[hidden_activation]
         self.head = head
         self.Z, self.A, self.deltas = [], [], []
+        self.log_probs = None
 
     def forward(self, X):
         r"""Run the network on a batch and cache every :math:`Z^{[l]}` and
@@ -251,8 +250,14 @@ class MLP:
         for layer in self.layers[:-1]:
             self.Z.append(layer.forward(self.A[-1]))
             self.A.append(self.f(self.Z[-1]))
-        self.Z.append(self.layers[-1].forward(self.A[-1]))
-        self.A.append(HEADS[self.head](self.Z[-1]))
+        Z_L = self.layers[-1].forward(self.A[-1])
+        self.Z.append(Z_L)
+        if self.head == "softmax":
+            # The loss needs log(softmax): compute it stably, once.
+            self.log_probs = log_softmax(Z_L)
+            self.A.append(np.exp(self.log_probs))
+        else:
+            self.A.append(sigmoid(Z_L))
         return self.A[-1]
 
     def _targets(self, y):
@@ -277,11 +282,11 @@ class MLP:
         """Forward pass on ``X``, then the mean loss over the batch (a
         float)."""
         self.forward(X)
+        Y = self._targets(y)
         if self.head == "softmax":
-            return cross_entropy(self.Z[-1], y)
-        return binary_cross_entropy_with_logits(
-            self.Z[-1], self._targets(y), "batch_mean"
-        )
+            # cross_entropy(Z_L, Y), from the cached log-probabilities
+            return float(-(Y * self.log_probs).sum() / len(Y))
+        return binary_cross_entropy_with_logits(self.Z[-1], Y, "batch_mean")
 
     def backward(self, y):
         r"""Backpropagate from the cached forward pass by the delta recursion.
@@ -308,8 +313,10 @@ class MLP:
         self.deltas[L] = (self.A[L] - Y) / len(Y)
         for l in range(L, 1, -1):  # noqa: E741 (l is the book's layer index)
             grad_A = self.layers[l - 1].backward(self.deltas[l])
-            self.deltas[l - 1] = grad_A * self.f_prime(self.Z[l - 1])
-        self.layers[0].backward(self.deltas[1])
+            # g'(Z[l-1]), from the cached A[l-1] = g(Z[l-1])
+            g_prime = self.f_prime_of_output(self.A[l - 1])
+            self.deltas[l - 1] = grad_A * g_prime
+        self.layers[0].backward(self.deltas[1], input_grad=False)
 
     def step(self, learning_rate):
         r"""One gradient-descent update,
