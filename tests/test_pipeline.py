@@ -117,6 +117,27 @@ def test_a_no_op_rebuild_executes_nothing(book):
     assert "0 of 2 chapters executed" in result.output
 
 
+def test_a_no_op_rebuild_skips_sphinx_and_any_change_runs_it_again(book):
+    book.add_chapter("one", chapter("One", "print(1)"))
+    assert book.build().returncode == 0
+    skipped = "Sphinx (html): nothing it reads has changed"
+    assert skipped in book.build().output
+    page = book.root / "_build" / "html" / "book" / "one.html"
+    changes = {
+        "a static file": lambda: book.write("book/_static/extra.css", "p { margin: 0; }\n"),
+        "a page Sphinx wrote, deleted": page.unlink,
+        "the tracked package": lambda: book.write("fixturepkg/__init__.py", '"""Changed."""\n'),
+        "the configuration": lambda: book.write("_config.yml", (book.root / "_config.yml").read_text() + "\n"),
+    }
+    for name, change in changes.items():
+        change()
+        result = book.build()
+        assert result.returncode == 0, (name, result.output)
+        assert skipped not in result.output, name
+        assert page.is_file() and "Some prose about one" in page.read_text(), name
+        assert skipped in book.build().output, name
+
+
 def test_only_what_changed_is_executed_again(book):
     book.write("fixturepkg/base.py", "SCALE = 1\n")
     book.write("fixturepkg/derived.py", "from .base import SCALE\n\nDOUBLE = 2 * SCALE\n")

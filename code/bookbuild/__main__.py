@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bookbuild import uptodate
 from bookbuild.book import BookConfig, BookError, built_pdf, check_book, load_config
 from bookbuild.execute import execute_book, format_report
 
@@ -45,8 +46,14 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
 
     Sphinx re-reads only changed pages, so a warning from an unchanged page would not
     be raised again on the next build: after a failed build the saved environment is
-    deleted, and the next build reads every page again.
+    deleted, and the next build reads every page again. When nothing Sphinx reads has
+    changed since its last successful run, it is not started at all (see
+    :mod:`bookbuild.uptodate`).
     """
+    if not rewrite_all and uptodate.is_up_to_date(config, builder):
+        print(f"Sphinx ({builder}): nothing it reads has changed since its last build, not run")
+        return
+    uptodate.forget(config, builder)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(config.root), "--builder", builder, "-W", "-n", "--keep-going"]
     if rewrite_all:
@@ -54,6 +61,7 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
     if subprocess.run(command, cwd=config.root).returncode != 0:
         (config.build_dir / ".doctrees" / "environment.pickle").unlink(missing_ok=True)
         raise BuildFailed(f"Sphinx ({builder}) reported errors or warnings: see the lines above")
+    uptodate.record(config, builder)
 
 
 def pdf(config: BookConfig) -> Path:

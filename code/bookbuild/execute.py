@@ -20,8 +20,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from jupyter_client.provisioning import KernelProvisionerFactory
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from bookbuild import zygote
 from bookbuild.book import BookConfig, read_notebook
 from bookbuild.keys import execution_key
 
@@ -63,7 +65,7 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
     """Execute every chapter without a stored result; return one result per chapter.
 
     Chapters run ``workers`` at a time, longest first (by their last recorded time),
-    each in its own kernel.
+    each in its own kernel, forked from the worker's zygote (see :mod:`bookbuild.zygote`).
     """
     jobs = plan(config)
     results = {job.chapter: ChapterResult(config.relative(job.chapter), job.key, executed=False)
@@ -75,11 +77,10 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
         config.store_dir.mkdir(parents=True, exist_ok=True)
         config.reports_dir.mkdir(parents=True, exist_ok=True)
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
-            futures = {
-                pool.submit(execute_chapter, job.chapter, job.key, config, single_thread=workers > 1): job
-                for job in pending
-            }
+        with concurrent.futures.ProcessPoolExecutor(
+            min(workers, len(pending)), mp_context=context, initializer=_start_worker, initargs=(workers > 1,)
+        ) as pool:
+            futures = {pool.submit(execute_chapter, job.chapter, job.key, config): job for job in pending}
             for future in concurrent.futures.as_completed(futures):
                 results[futures[future].chapter] = future.result()
     ordered = [results[job.chapter] for job in jobs]
@@ -88,15 +89,21 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
     return ordered
 
 
-def execute_chapter(chapter: Path, key: str, config: BookConfig, single_thread: bool) -> ChapterResult:
-    """Run one chapter in a fresh kernel; store it only if every cell succeeded in budget."""
-    relative = config.relative(chapter)
-    notebook = read_notebook(chapter.read_text())
+def _start_worker(single_thread: bool) -> None:
+    """Pool initializer: the kernels' environment, then the zygote that forks them with it."""
     if single_thread:
         # Chapters run side by side: one BLAS/OpenMP thread each avoids oversubscribing the cores.
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[variable] = "1"
     os.environ["PYTHONHASHSEED"] = "0"
+    KernelProvisionerFactory.instance().default_provisioner_name = zygote.PROVISIONER_NAME
+    zygote.Zygote.instance()  # starts importing now, while the pool hands out the first job
+
+
+def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResult:
+    """Run one chapter in a fresh kernel; store it only if every cell succeeded in budget."""
+    relative = config.relative(chapter)
+    notebook = read_notebook(chapter.read_text())
     running: list[int] = []
     client = NotebookClient(
         notebook,
@@ -104,6 +111,7 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig, single_thread: 
         kernel_name=notebook.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(chapter.parent)}},
         on_cell_start=lambda cell, cell_index: running.append(cell_index),
+        shutdown_kernel="immediate",  # the outputs are in: no need to wait for a clean exit
     )
     start = time.perf_counter()
     try:
