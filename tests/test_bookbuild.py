@@ -1,11 +1,15 @@
-"""Fast unit tests of the pipeline's parts: execution keys, dependencies, macros, book checks."""
+"""Fast unit tests of the pipeline's parts: execution keys, dependencies, macros, book checks, the zygote."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 from bookbuild.book import BookError, check_book, load_config, read_notebook
 from bookbuild.keys import execution_key, imported_modules, module_closure, package_modules
 from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
+from bookbuild.zygote import ForkedKernel, Zygote
 from fixture_book import FixtureBook, chapter
 
 
@@ -114,3 +118,20 @@ def test_a_toc_entry_without_a_file_is_refused(tmp_path):
     book.write_toc(["book/fine", "book/missing"])
     with pytest.raises(BookError, match="entry 'book/missing' names no file"):
         load_config(tmp_path)
+
+
+def test_the_zygote_forks_only_this_pythons_ipykernel():
+    zygote = Zygote.__new__(Zygote)  # can_launch reads nothing of a started zygote
+    assert zygote.can_launch([sys.executable, "-m", "ipykernel_launcher", "-f", "kernel.json"])
+    assert not zygote.can_launch(["/usr/bin/python3.9", "-m", "ipykernel_launcher", "-f", "kernel.json"])
+    assert not zygote.can_launch([sys.executable, "-m", "other_kernel", "-f", "kernel.json"])
+    assert not zygote.can_launch(["R", "--slave", "-e", "IRkernel::main()"])
+
+
+def test_a_forked_kernel_is_alive_while_its_pid_exists():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    kernel = ForkedKernel(process.pid)
+    assert kernel.poll() is None
+    kernel.kill()
+    process.wait()  # our child here, so we reap it; the zygote reaps its kernels at once
+    assert kernel.poll() == 0 and kernel.wait(timeout=1) == 0

@@ -8,6 +8,8 @@ so they are marked and run by `make test` and CI.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -115,6 +117,29 @@ def test_a_no_op_rebuild_executes_nothing(book):
     assert result.returncode == 0
     assert book.executed() == []
     assert "0 of 2 chapters executed" in result.output
+
+
+def test_kernels_are_forked_warm_and_behave_like_fresh_ones(book):
+    probe = """
+    import os, subprocess, sys
+    print("torch preloaded:", "torch" in sys.modules)
+    print("cwd:", os.getcwd())
+    print("hash:", hash("nnmath"))
+    print("subprocess:", subprocess.run(["true"]).returncode)
+    """
+    book.add_chapter("first", chapter("First", probe))
+    book.add_chapter("second", chapter("Second", probe))
+    result = book.build()
+    assert result.returncode == 0, result.output
+    fresh_hash = subprocess.run([sys.executable, "-c", "print(hash('nnmath'))"], env={"PYTHONHASHSEED": "0"},
+                                capture_output=True, text=True).stdout.strip()
+    for name in ("first", "second"):
+        text = re.sub(r"<[^>]+>", "", book.html(name))
+        assert "torch preloaded: True" in text  # forked from the zygote, not started afresh
+        assert f"cwd: {book.root / 'book'}" in text
+        assert f"hash: {fresh_hash}" in text  # PYTHONHASHSEED=0, as in a fresh kernel
+        assert "subprocess: 0" in text  # the zygote's SIGCHLD setting is not inherited
+    assert "Kernel is running over TCP" not in result.output
 
 
 def test_a_no_op_rebuild_skips_sphinx_and_any_change_runs_it_again(book):

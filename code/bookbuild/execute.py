@@ -14,14 +14,18 @@ import json
 import multiprocessing
 import os
 import re
+import sys
+import tempfile
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from jupyter_client.provisioning import KernelProvisionerFactory
+from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 from bookbuild import zygote
 from bookbuild.book import BookConfig, read_notebook
@@ -96,7 +100,12 @@ def _start_worker(single_thread: bool) -> None:
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[variable] = "1"
     os.environ["PYTHONHASHSEED"] = "0"
-    KernelProvisionerFactory.instance().default_provisioner_name = zygote.PROVISIONER_NAME
+    factory = KernelProvisionerFactory.instance()
+    if zygote.PROVISIONER_NAME not in factory.get_provisioner_entries():
+        print("bookbuild: the kernel zygote is not registered, so every kernel starts from scratch "
+              "(slower); reinstall the package: pip install -e code", file=sys.stderr)
+        return
+    factory.default_provisioner_name = zygote.PROVISIONER_NAME
     zygote.Zygote.instance()  # starts importing now, while the pool hands out the first job
 
 
@@ -112,6 +121,7 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
         resources={"metadata": {"path": str(chapter.parent)}},
         on_cell_start=lambda cell, cell_index: running.append(cell_index),
         shutdown_kernel="immediate",  # the outputs are in: no need to wait for a clean exit
+        config=_ipc_transport(),
     )
     start = time.perf_counter()
     try:
@@ -132,6 +142,16 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
     nbformat.write(notebook, temporary)
     temporary.replace(stored_path(config, key))
     return ChapterResult(relative, key, executed=True, seconds=seconds)
+
+
+def _ipc_transport() -> Config:
+    """Kernel channels over Unix sockets with a path of their own, not localhost TCP.
+
+    No ports to race for between parallel kernels, and no warning from every kernel that
+    its TCP traffic is unencrypted. jupyter_client removes the socket files at shutdown.
+    """
+    sockets = Path(tempfile.gettempdir()) / f"bookbuild-kernel-{uuid.uuid4().hex[:12]}"
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets)}})
 
 
 def _describe_failure(relative: str, notebook, running: list[int], error: Exception, config: BookConfig) -> str:
