@@ -87,7 +87,6 @@ def _become_kernel(request: dict, started_w: int) -> None:
         # the zygote: ipykernel read JPY_PARENT_PID when the zygote imported it, so
         # it is told again, and it exits if the zygote does.
         sys.argv = [KERNEL_MODULE, *request["argv"], f"--IPKernelApp.parent_handle={os.getppid()}"]
-        sys.path[0] = request["cwd"]
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
@@ -111,7 +110,9 @@ class Zygote:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bookbuild.zygote"],
+            # -P: the build's folder is not put on sys.path; the kernel puts its own
+            # working folder there, as a kernel started afresh does.
+            [sys.executable, "-P", "-m", "bookbuild.zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
