@@ -23,7 +23,15 @@ from nnmath._checks import (
     check_probabilities,
     check_shape,
 )
-from nnmath.activations import leaky_relu, log_softmax, relu, sigmoid, tanh
+from nnmath.activations import (
+    leaky_relu,
+    leaky_relu_prime,
+    log_softmax,
+    relu,
+    relu_prime,
+    sigmoid,
+    tanh,
+)
 from nnmath.losses import as_targets, binary_cross_entropy_with_logits
 
 
@@ -152,13 +160,14 @@ class Linear:
 
 # Each hidden activation g, with its derivative written in terms of the
 # output A = g(Z) that the forward pass caches, so the backward pass needs no
-# second pass over Z: sigmoid' = A (1 - A), tanh' = 1 - A^2, and (leaky) ReLU
-# has A > 0 exactly where Z > 0.
+# second pass over Z: sigmoid' = A (1 - A), tanh' = 1 - A^2. (Leaky) ReLU's
+# derivative reads only the sign, and A > 0 exactly where Z > 0, so its
+# function of Z serves A unchanged.
 ACTIVATIONS = {
     "sigmoid": (sigmoid, lambda A: A * (1.0 - A)),
     "tanh": (tanh, lambda A: 1.0 - A * A),
-    "relu": (relu, lambda A: (A > 0).astype(np.float64)),
-    "leaky_relu": (leaky_relu, lambda A: np.where(A > 0, 1.0, 0.01)),
+    "relu": (relu, relu_prime),
+    "leaky_relu": (leaky_relu, leaky_relu_prime),
 }
 HEADS = ("softmax", "sigmoid")
 
