@@ -50,7 +50,8 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
     changed since its last successful run, it is not started at all (see
     :mod:`bookbuild.uptodate`).
     """
-    if not rewrite_all and uptodate.is_up_to_date(config, builder):
+    inputs = uptodate.inputs_digest(config, builder)
+    if not rewrite_all and uptodate.is_up_to_date(config, builder, inputs):
         print(f"Sphinx ({builder}): nothing it reads has changed since its last build, not run")
         return
     uptodate.forget(config, builder)
@@ -61,7 +62,7 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
     if subprocess.run(command, cwd=config.root).returncode != 0:
         (config.build_dir / ".doctrees" / "environment.pickle").unlink(missing_ok=True)
         raise BuildFailed(f"Sphinx ({builder}) reported errors or warnings: see the lines above")
-    uptodate.record(config, builder)
+    uptodate.record(config, builder, inputs)
 
 
 def pdf(config: BookConfig) -> Path:

@@ -33,25 +33,51 @@ from bookbuild.keys import package_modules
 SKIPPED_DIRS = {"_build", "__pycache__", "node_modules"}
 
 
-def is_up_to_date(config: BookConfig, builder: str) -> bool:
-    """Whether ``builder``'s output is what Sphinx would produce from today's inputs."""
+def inputs_digest(config: BookConfig, builder: str) -> str:
+    """One digest of everything ``builder`` reads: take it before Sphinx starts."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{builder}\0{sys.executable}\0{sys.version}\0".encode())
+    for name in _installed_distributions():
+        digest.update(f"{name}\0".encode())
+    folders = [config.root, Path(bookbuild.__file__).parent]
+    files = {path for folder in folders for path in _files(folder, SKIPPED_DIRS)}
+    files |= {path for package in config.tracked_packages for path in package_modules(package).values()}
+    files |= set(_files(config.store_dir, skipped=set()))
+    if builder == "html" and built_pdf(config.root).is_file():
+        files.add(built_pdf(config.root))
+    for path in sorted(files):
+        digest.update(f"{path}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def is_up_to_date(config: BookConfig, builder: str, inputs: str) -> bool:
+    """Whether ``builder``'s output is what Sphinx would produce from ``inputs``."""
     try:
         recorded = json.loads(_record_path(config, builder).read_text())
     except (OSError, ValueError):
         return False
-    return recorded == {"inputs": _inputs_digest(config, builder), "outputs": _outputs(config, builder)}
+    return recorded == _fingerprint(config, builder, inputs)
 
 
-def record(config: BookConfig, builder: str) -> None:
-    """After a successful Sphinx run: remember its inputs and outputs."""
+def record(config: BookConfig, builder: str, inputs: str) -> None:
+    """After a successful Sphinx run on ``inputs``: remember them and its outputs.
+
+    The inputs are the digest taken before the run, so a file edited while Sphinx ran
+    makes the next build run it again.
+    """
     path = _record_path(config, builder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"inputs": _inputs_digest(config, builder), "outputs": _outputs(config, builder)}))
+    path.write_text(json.dumps(_fingerprint(config, builder, inputs)))
 
 
 def forget(config: BookConfig, builder: str) -> None:
     """Before a Sphinx run: until it succeeds, its output is not known to be good."""
     _record_path(config, builder).unlink(missing_ok=True)
+
+
+def _fingerprint(config: BookConfig, builder: str, inputs: str) -> dict:
+    return {"inputs": inputs, "outputs": _outputs(config, builder)}
 
 
 def _record_path(config: BookConfig, builder: str) -> Path:
@@ -69,23 +95,6 @@ def _outputs(config: BookConfig, builder: str) -> dict[str, list[int]]:
         status = path.stat()
         listing[path.relative_to(output_dir).as_posix()] = [status.st_size, status.st_mtime_ns]
     return listing
-
-
-def _inputs_digest(config: BookConfig, builder: str) -> str:
-    digest = hashlib.blake2b(digest_size=20)
-    digest.update(f"{builder}\0{sys.executable}\0{sys.version}\0".encode())
-    for name in _installed_distributions():
-        digest.update(f"{name}\0".encode())
-    folders = [config.root, Path(bookbuild.__file__).parent]
-    files = {path for folder in folders for path in _files(folder, SKIPPED_DIRS)}
-    files |= {path for package in config.tracked_packages for path in package_modules(package).values()}
-    files |= set(_files(config.store_dir, skipped=set()))
-    if builder == "html" and built_pdf(config.root).is_file():
-        files.add(built_pdf(config.root))
-    for path in sorted(files):
-        digest.update(f"{path}\0".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _files(folder: Path, skipped: set[str]) -> Iterator[Path]:
