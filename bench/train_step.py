@@ -8,7 +8,7 @@ float64 throughout. Each step is forward, backward and update:
 (b) nnmath.autodiff (the book's reverse-mode engine over NumPy),
 (c) PyTorch autograd on the CPU, with plain tensors and a manual update.
 
-All three start from the same weights; the script first checks that their first
+All rows start from the same weights; the script first checks that their first
 losses and gradients agree. Each is warmed up, then timed as the best of several
 repeats.
 

@@ -50,7 +50,7 @@ def serve() -> None:
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     for module in PRELOADED_MODULES:
         __import__(module)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps its children: no zombies
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the OS reaps exited kernels at once: no zombies
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the build, not for us
     replies = sys.stdout
     print(json.dumps({"ready": True}), file=replies, flush=True)
