@@ -49,6 +49,7 @@ MODULE_TESTS = {
     "gradcheck": ["tests/test_gradcheck.py"],
     "data": ["tests/test_data.py"],
     "dual": ["tests/test_dual.py"],
+    "verify": ["tests/test_verify.py"],
 }
 
 OPERATOR_SWAPS = {

@@ -279,7 +279,7 @@ def test_linear_backward_needs_forward_and_the_right_shape():
     with pytest.raises(RuntimeError, match="call forward before backward"):
         layer.backward(np.zeros((1, 2)))
     layer.forward(np.zeros((4, 3)))
-    with pytest.raises(ValueError, match=r"grad_Z must have shape \(4, 2\) \(N, n_out\), got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"delta must have shape \(4, 2\) \(N, n_out\), got \(2, 4\)"):
         layer.backward(np.zeros((2, 4)))
 
 

@@ -11,7 +11,8 @@ from bookbuild.lint import labels, lint_book, path_edits
 from fixture_book import HEADER, REPO, FixtureBook, chapter
 
 # A chapter that does everything right: numbered maths and labels of every kind, a magic, an
-# import in a later cell (E402) and again (F811), `l` for a layer (E741), a check against autograd.
+# import in a later cell (E402) and again (F811), `l` for a layer (E741), a check of its equation
+# against autograd, and a correction with its check.
 SQUARE = HEADER + textwrap.dedent("""\
     (chapter-square)=
     # Squares
@@ -41,7 +42,16 @@ SQUARE = HEADER + textwrap.dedent("""\
     ```
 
     ```{code-cell} ipython3
-    torch.testing.assert_close(x.grad, 2 * x.detach())
+    from nnmath.verify import check, refute
+
+    check("eq-square", x.grad, 2 * x.detach(), method="autograd")
+    ```
+
+    (fix-square)=
+    ## Correction: the derivative of x² is not x
+
+    ```{code-cell} ipython3
+    refute("fix-square", x.detach(), x.grad, method="autograd")
     ```
 
     ```{exercise} A question
@@ -119,21 +129,32 @@ def sys_path_in_the_package(book):
     return r"^code/pkg/__init__\.py:5: sys\.path\.append\(\.\.\.\); never touch the module search path"
 
 
-def derivation_without_assert(book):
-    book.add_chapter("derives", HEADER + "# D\n\n$$\ny = x^2\n$$\n\n```{code-cell} ipython3\nprint(2 * 3)\n```\n")
-    return r"^book/derives\.md: derives equations but has no code cell that asserts against autograd; follow"
+def unchecked_equation(book):
+    path = book.add_chapter("derives", HEADER + "# D\n\n$$\ny = x^2\n$$ (eq-derived)\n")
+    return (rf"^book/derives\.md:{line_of(path, 'eq-derived')}: equation 'eq-derived' is neither checked nor "
+            "declared a definition")
 
 
-def math_directive_without_assert(book):
-    book.add_chapter("derives", HEADER + "# D\n\n```{math}\ny = x^2\n```\n\n```{code-cell} ipython3\nprint(1)\n```\n")
-    return r"^book/derives\.md: derives equations but has no code cell that asserts against autograd"
+def unchecked_math_directive(book):
+    path = book.add_chapter("derives", HEADER + "# D\n\n```{math}\n:label: eq-derived\ny = x^2\n```\n")
+    return rf"^book/derives\.md:{line_of(path, ':label: eq-derived')}: equation 'eq-derived' is neither checked"
 
 
-def assert_without_torch(book):
-    cells = ("```{code-cell} ipython3\nfrom numpy.testing import assert_allclose as assert_close\n\n"
-             "assert_close(1.0, 1.0)\n```")
-    book.add_chapter("numpy-only", HEADER + f"# D\n\n$$\ny = x^2\n$$\n\n{cells}\n")
-    return r"^book/numpy-only\.md: derives equations but never uses torch against autograd"
+def correction_without_check(book):
+    path = book.add_chapter("fixes", HEADER + "# F\n\n(fix-unproved)=\n## Correction: trust me\n")
+    return rf"^book/fixes\.md:{line_of(path, '(fix-unproved)=')}: correction 'fix-unproved' has no check"
+
+
+def check_of_an_unknown_label(book):
+    path = book.add_chapter("typo", chapter("Typo", "from nnmath.verify import check\n\n"
+                                                    "check('eq-sqaure', 1.0, 1.0, method='exact')"))
+    return rf"^book/typo\.md:{line_of(path, 'eq-sqaure')}: a check of 'eq-sqaure', which no equation or correction"
+
+
+def check_with_a_computed_label(book):
+    path = book.add_chapter("computed", chapter("Computed", "from nnmath.verify import check\n\nname = 'eq-square'\n"
+                                                          "check(name, 1.0, 1.0, method='exact')"))
+    return rf"^book/computed\.md:{line_of(path, 'check(name')}: a check whose label is not a literal string"
 
 
 def duplicate(book, text: str, label: str):
@@ -192,7 +213,8 @@ def ruff_in_tests(book):
 @pytest.mark.parametrize("make_bad", [
     unlisted, toc_entry_without_file, toc_not_yaml, no_header, broken_header,
     sys_path_in_a_cell, pythonpath_in_a_magic, sys_path_in_the_package,
-    derivation_without_assert, math_directive_without_assert, assert_without_torch,
+    unchecked_equation, unchecked_math_directive, correction_without_check, check_of_an_unknown_label,
+    check_with_a_computed_label,
     duplicate_target, duplicate_equation_label, duplicate_exercise_label, duplicate_figure_name,
     stray_notebook, checkpoints,
     unused_import_in_a_cell, undefined_name_in_a_later_cell, syntax_error_in_a_cell, ruff_in_tests,

@@ -5,7 +5,9 @@
 1. the TOC and ``book/`` agree, and every chapter with code has the MyST-NB header (``check_book``);
 2. nothing edits ``sys.path`` (or ``PYTHONPATH``), in the chapters' code cells or in ``code/``:
    the package is installed, and a path hack would hide a broken install;
-3. a chapter that derives something (display maths and code cells) asserts against autograd;
+3. the verification ledger's rules (:mod:`bookbuild.ledger`): every labelled equation is checked or
+   declared a definition, every correction has a check, every check names an existing label, as a
+   literal string;
 4. labels (targets, ``:label:``/``:name:`` options, equation labels) are unique across the book;
 5. no notebooks or Jupyter checkpoints in ``book/``: outputs are computed at build time only;
 6. ruff passes on ``code/`` and ``tests/`` (the repository's settings), and on each chapter's code
@@ -27,6 +29,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from bookbuild import ledger
 from bookbuild.book import BookError, check_book, load_config, read_notebook
 
 PAGES_DIR = "book"
@@ -36,10 +39,6 @@ PYTHON_DIRS = ("code", "tests")
 # layer index (E741); import order is not checked (I), as ruff cannot fix it inside a .md.
 CHAPTER_RUFF_IGNORE = ["E402", "F811", "E741", "I"]
 
-# An assert of our value against autograd's: torch's own, or the helpers of nnmath.gradcheck.
-AUTOGRAD_ASSERT = re.compile(r"\b(assert_close|assert_close_to_autograd|assert_matches_torch|check_vjp)\s*\(")
-TORCH = re.compile(r"\btorch\b")
-MATH_DIRECTIVE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*\{math\}", re.M)
 
 FENCE_OPEN = re.compile(r"^\s*(?P<fence>`{3,}|~{3,}|:{3,})\s*(?:\{(?P<directive>[^}\s]+)\})?")
 TARGET = re.compile(r"^\s*\((?P<label>[^()\s]+)\)=\s*$")
@@ -97,10 +96,10 @@ def lint_book(root: Path) -> list[str]:
 
     for chapter in chapters:
         problems += _sys_path_in_chapter(chapter)
-        problems += _autograd_check(chapter)
     problems += _sys_path_in_package(root)
     problems += _duplicate_labels(chapters)
     problems += _stray_notebooks(root)
+    problems += _ledger(chapters)
     problems += _ruff(root, chapters)
     return problems
 
@@ -228,21 +227,23 @@ def _sys_path_in_package(root: Path) -> list[str]:
     return problems
 
 
-# Rule 3: derivations are checked against autograd
+# Rule 3: the verification ledger
 
 
-def _autograd_check(chapter: Chapter) -> list[str]:
-    derives = "$$" in chapter.markdown or MATH_DIRECTIVE.search(chapter.text)
-    if not (derives and chapter.cells):
-        return []
-    code = "\n".join(cell.source for cell in chapter.cells)
-    if AUTOGRAD_ASSERT.search(code) and TORCH.search(code):
-        return []
-    missing = "never uses torch" if AUTOGRAD_ASSERT.search(code) else "has no code cell that asserts"
-    return [f"{chapter.name}: derives equations but {missing} against autograd; follow each derivation "
-            "with a cell that asserts ours equals autograd's, e.g. "
-            "torch.testing.assert_close(torch.from_numpy(ours), x.grad) or "
-            "nnmath.gradcheck.assert_close_to_autograd / check_vjp"]
+def _ledger(chapters: list[Chapter]) -> list[str]:
+    claims = [claim for chapter in chapters for claim in ledger.claims(chapter.name, chapter.text)]
+    checked: dict[str, list[str]] = {}
+    problems = []
+    for chapter in chapters:
+        for cell in chapter.cells:
+            for row, label in ledger.check_calls(cell.source):
+                where = f"{chapter.name}:{cell.md_line(row)}"
+                if label is None:
+                    problems.append(f"{where}: a check whose label is not a literal string; write the label "
+                                    "itself, e.g. check('eq-my-label', ...), so that the lint can see it")
+                else:
+                    checked.setdefault(label, []).append(where)
+    return problems + ledger.problems(claims, checked)
 
 
 # Rule 4: unique labels
@@ -377,3 +378,4 @@ def _ruff_chapters(root: Path, chapters: list[Chapter]) -> list[str]:
             cell = chapter.cells[(finding.get("cell") or 1) - 1]
             findings.append((chapter.name, cell.md_line(finding["location"]["row"]), _ruff_message(finding)))
     return [f"{name}:{line}: {message}" for name, line, message in sorted(findings)]
+

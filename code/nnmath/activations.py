@@ -240,6 +240,10 @@ def softmax_jacobian(z):
               = s_i (\delta_{ij} - s_j),
               \qquad J = \operatorname{diag}(s) - s s^T
 
+    with :math:`s = \operatorname{softmax}(z)` a column vector, as every
+    vector of one example is in the book (a row of ``z`` holds one example's
+    logits; its Jacobian is the same matrix).
+
     Parameters
     ----------
     z : array_like, shape (K,) or (N, K)
@@ -299,26 +303,27 @@ def softmax_jacobian_by_cases(z):
 def softmax_vjp(z, grad_out):
     r"""Vector-Jacobian product of the softmax, without forming the Jacobian.
 
-    With :math:`s = \operatorname{softmax}(z)` and upstream gradient
-    :math:`g = \partial L / \partial s`, each row gets
+    For one example, with :math:`s = \operatorname{softmax}(z)` and the
+    upstream gradient :math:`g = \partial \mathcal{L} / \partial s` (columns),
 
-    .. math:: \frac{\partial L}{\partial z} = g J
-              = s \odot \Big(g - \sum_k g_k s_k\Big)
+    .. math:: \frac{\partial \mathcal{L}}{\partial z} = J^T g
+              = s \odot \big(g - (s^T g) \mathbf{1}\big)
 
-    which costs :math:`O(K)` per row instead of the :math:`O(K^2)` of
-    ``g @ J``.
+    (:math:`J` is symmetric), which costs :math:`O(K)` instead of the
+    :math:`O(K^2)` of forming :math:`J`. Each row of ``z`` and of
+    ``grad_out`` (G in the book) is one example.
 
     Parameters
     ----------
     z : array_like, shape (N, K) or (..., K)
         Logits.
     grad_out : array_like, shape (N, K) or (..., K)
-        :math:`\partial L / \partial s`.
+        :math:`G = \partial \mathcal{L} / \partial S`, one row per example.
 
     Returns
     -------
     ndarray, shape (N, K) or (..., K)
-        :math:`\partial L / \partial z`.
+        :math:`\partial \mathcal{L} / \partial Z`.
 
     Book: :doc:`softmax-cross-entropy`
     """
@@ -331,17 +336,19 @@ def softmax_vjp(z, grad_out):
 def log_softmax_vjp(z, grad_out):
     r"""Vector-Jacobian product of the log-softmax.
 
-    Since :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`, each
-    row gets
+    Since :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`, one
+    example's upstream gradient :math:`g = \partial \mathcal{L} / \partial
+    \log s` (a column) gives
 
-    .. math:: \frac{\partial L}{\partial z} = g - s \sum_k g_k
+    .. math:: \frac{\partial \mathcal{L}}{\partial z}
+              = g - s \, (\mathbf{1}^T g)
 
     Parameters
     ----------
     z : array_like, shape (N, K) or (..., K)
         Logits.
     grad_out : array_like, shape (N, K) or (..., K)
-        :math:`\partial L / \partial \log s`.
+        :math:`\partial \mathcal{L} / \partial \log S`, one row per example.
 
     Returns
     -------

@@ -3,11 +3,12 @@ arrays.
 
 Its surface copies PyTorch's: ``Tensor(data, requires_grad=True)``, operators,
 ``.backward()``, ``.grad``. Each operation computes its value and records,
-next to it, a ``_backward`` closure with its local derivative: given
-:math:`\bar y = \partial L / \partial y` for its output
-:math:`y = f(x_1, x_2)`, it adds
-:math:`\bar x_i = \bar y \, \partial y / \partial x_i` (a vector-Jacobian
-product) to each input's gradient. :meth:`Tensor.backward` sorts the recorded
+next to it, a ``_backward`` closure with its local derivative: given the
+upstream gradient :math:`G = \partial \mathcal{L} / \partial y` of its output
+:math:`y = f(x_1, x_2)`, it adds the vector-Jacobian product
+:math:`\partial \mathcal{L} / \partial x_i`, which is :math:`G` times
+:math:`\partial y / \partial x_i` summed over the entries of y, to each
+input's gradient. :meth:`Tensor.backward` sorts the recorded
 graph topologically and calls these closures from the output back to the
 inputs.
 
@@ -67,8 +68,9 @@ class Tensor:
     ----------
     data : ndarray
     grad : ndarray or None
-        :math:`\partial L / \partial \text{self}`, same shape as ``data``;
-        None until a backward pass reaches it.
+        :math:`\partial \mathcal{L} / \partial \text{self}`, where
+        :math:`\mathcal{L}` is the tensor whose ``backward`` ran; same shape
+        as ``data``; None until a backward pass reaches it.
     requires_grad : bool
 
     Book: :doc:`automatic-differentiation`
@@ -210,8 +212,10 @@ class Tensor:
         return _wrap(other) / self
 
     def __matmul__(self, other):
-        r"""Matrix product of 1-D or 2-D tensors:
-        :math:`\bar A = \bar Y B^T`, :math:`\bar B = A^T \bar Y`."""
+        r"""Matrix product :math:`Y = AB` of 1-D or 2-D tensors; backward
+        :math:`\partial \mathcal{L} / \partial A = G B^T` and
+        :math:`\partial \mathcal{L} / \partial B = A^T G`, with
+        :math:`G = \partial \mathcal{L} / \partial Y`."""
         other = _wrap(other)
         if not (1 <= self.ndim <= 2 and 1 <= other.ndim <= 2):
             raise ValueError(
@@ -341,8 +345,9 @@ class Tensor:
         return out
 
     def softmax(self, axis=-1):
-        r"""Softmax along ``axis``; backward
-        :math:`s \odot (\bar s - \sum_k \bar s_k s_k)`."""
+        r"""Softmax along ``axis``; backward, for one example's
+        :math:`g = \partial \mathcal{L} / \partial s`,
+        :math:`s \odot (g - (s^T g) \mathbf{1})`."""
         out = Tensor._result(
             softmax(self.data, axis=axis), (self,), "softmax"
         )
@@ -357,8 +362,9 @@ class Tensor:
         return out
 
     def log_softmax(self, axis=-1):
-        r"""Log-softmax along ``axis``; backward
-        :math:`\bar y - s \sum_k \bar y_k`."""
+        r"""Log-softmax along ``axis``; backward, for one example's
+        :math:`g = \partial \mathcal{L} / \partial \log s`,
+        :math:`g - s \, (\mathbf{1}^T g)`."""
         out = Tensor._result(
             log_softmax(self.data, axis=axis), (self,), "log_softmax"
         )
@@ -379,7 +385,8 @@ class Tensor:
         Parameters
         ----------
         grad : array_like, optional
-            The upstream gradient :math:`\partial L / \partial \text{self}`,
+            The upstream gradient
+            :math:`G = \partial \mathcal{L} / \partial \text{self}`,
             same shape as this tensor. It may be left out only for a
             one-element tensor (a loss), where it is 1, as in PyTorch.
 
@@ -424,9 +431,9 @@ def cross_entropy(logits, labels):
     r"""Cross-entropy of softmax(logits) with integer labels, averaged over
     the batch, as one op.
 
-    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N}
+    .. math:: \mathcal{L} = -\frac{1}{N} \sum_{i=1}^{N}
               \log \operatorname{softmax}(z_i)_{y_i},
-              \qquad \frac{\partial L}{\partial Z}
+              \qquad \delta = \frac{\partial \mathcal{L}}{\partial Z}
               = \frac{1}{N} (\operatorname{softmax}(Z) - Y)
 
     Parameters

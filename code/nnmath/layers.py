@@ -8,8 +8,10 @@ of shape :math:`(n_l, n_{l-1})` and bias :math:`b^{[l]}` of shape
           \qquad A^{[l]} = f(Z^{[l]}),
           \qquad A^{[0]} = X.
 
-The losses are means over the batch, so the :math:`1/N` is already in the
-gradient that reaches the last layer; the layers themselves only sum.
+The loss :math:`\mathcal{L}` is a mean over the batch, so the :math:`1/N` is
+already in :math:`\delta^{[l]} = \partial \mathcal{L} / \partial Z^{[l]}`,
+the error of layer :math:`l` (shape (N, n_l)); the layers themselves only
+sum.
 """
 
 from itertools import pairwise
@@ -52,8 +54,8 @@ class Linear:
     W : ndarray, shape (n_out, n_in)
     b : ndarray, shape (n_out,)
     dW, db : ndarray or None
-        :math:`\partial L / \partial W` and :math:`\partial L / \partial b`,
-        set by :meth:`backward`.
+        :math:`\partial \mathcal{L} / \partial W` and
+        :math:`\partial \mathcal{L} / \partial b`, set by :meth:`backward`.
     A : ndarray or None
         The input of the last :meth:`forward`, shape (N, n_in).
 
@@ -114,32 +116,32 @@ class Linear:
         self.A = A
         return A @ self.W.T + self.b
 
-    def backward(self, grad_Z, input_grad=True):
-        r"""Backpropagate :math:`\partial L / \partial Z` through the layer.
+    def backward(self, delta, input_grad=True):
+        r"""Backpropagate the layer's error
+        :math:`\delta = \partial \mathcal{L} / \partial Z` through it.
 
-        .. math:: \frac{\partial L}{\partial W}
-                  = \Big(\frac{\partial L}{\partial Z}\Big)^T A,
-                  \quad \frac{\partial L}{\partial b} = \sum_{i=1}^{N}
-                  \Big(\frac{\partial L}{\partial Z}\Big)_{i,:},
-                  \quad \frac{\partial L}{\partial A}
-                  = \frac{\partial L}{\partial Z} W
+        .. math:: \frac{\partial \mathcal{L}}{\partial W} = \delta^T A,
+                  \qquad \frac{\partial \mathcal{L}}{\partial b}
+                  = \delta^T \mathbf{1},
+                  \qquad \frac{\partial \mathcal{L}}{\partial A} = \delta W
 
-        Sums, not means: the loss gradient ``grad_Z`` already carries the 1/N.
+        Sums over the rows, not means: :math:`\delta` already carries the
+        1/N of the mean loss.
 
         Parameters
         ----------
-        grad_Z : array_like, shape (N, n_out)
+        delta : array_like, shape (N, n_out)
         input_grad : bool
-            Whether to compute :math:`\partial L / \partial A`. A network's
-            first layer skips it: its input is the data, which nothing
-            updates (PyTorch skips it the same way for a tensor that does
-            not require gradients).
+            Whether to compute :math:`\partial \mathcal{L} / \partial A`. A
+            network's first layer skips it: its input is the data, which
+            nothing updates (PyTorch skips it the same way for a tensor that
+            does not require gradients).
 
         Returns
         -------
         ndarray, shape (N, n_in), or None if ``input_grad`` is False
-            :math:`\partial L / \partial A`; ``dW`` and ``db`` are stored on
-            the layer.
+            :math:`\partial \mathcal{L} / \partial A`; ``dW`` and ``db`` are
+            stored on the layer.
 
         Book: :doc:`backprop-any-depth`
         """
@@ -147,15 +149,15 @@ class Linear:
             raise RuntimeError(
                 "call forward before backward: backward needs the input A"
             )
-        grad_Z = as_float_array(grad_Z, "grad_Z")
-        if grad_Z.shape != (len(self.A), len(self.b)):
+        delta = as_float_array(delta, "delta")
+        if delta.shape != (len(self.A), len(self.b)):
             raise ValueError(
-                f"grad_Z must have shape {(len(self.A), len(self.b))} "
-                f"(N, n_out), got {grad_Z.shape}"
+                f"delta must have shape {(len(self.A), len(self.b))} "
+                f"(N, n_out), got {delta.shape}"
             )
-        self.dW = grad_Z.T @ self.A
-        self.db = grad_Z.sum(axis=0)
-        return grad_Z @ self.W if input_grad else None
+        self.dW = delta.T @ self.A
+        self.db = delta.sum(axis=0)
+        return delta @ self.W if input_grad else None
 
 
 # Each hidden activation g, with its derivative written in terms of the
@@ -184,8 +186,9 @@ class MLP:
       the outputs and averaged over the examples (``reduction="batch_mean"``);
       targets of 0/1 with shape (N, K), or (N,) when there is one output.
 
-    With either head the loss is a mean over the N examples and the last
-    layer's error is :math:`\delta^{[L]} = (\hat Y - Y) / N`.
+    With either head the loss :math:`\mathcal{L}` is a mean over the N
+    examples and the last layer's error is
+    :math:`\delta^{[L]} = (\hat Y - Y) / N`.
 
     Parameters
     ----------
@@ -202,7 +205,8 @@ class MLP:
         ``layers[l - 1]`` is layer l.
     Z, A, deltas : list of ndarray
         After :meth:`forward` and :meth:`backward`, ``Z[l]``, ``A[l]`` and
-        ``deltas[l]`` (:math:`\partial L / \partial Z^{[l]}`) for l = 1..L,
+        ``deltas[l]`` (:math:`\delta^{[l]} = \partial \mathcal{L} / \partial
+        Z^{[l]}`) for l = 1..L,
         all of shape (N, n_l); ``A[0]`` is X, and ``Z[0]``, ``deltas[0]`` are
         None.
     log_probs : ndarray or None
@@ -329,7 +333,7 @@ class MLP:
 
     def step(self, learning_rate):
         r"""One gradient-descent update,
-        :math:`W := W - \eta \, \partial L / \partial W` (and b).
+        :math:`W := W - \eta \, \partial \mathcal{L} / \partial W` (and b).
 
         Book: :doc:`training`
         """
@@ -402,25 +406,26 @@ def two_layer_gradients(X, Y, W1, b1, W2, b2):
     **outputs and averaged over the N examples**
     (``binary_cross_entropy(A2, Y, reduction="batch_mean")``):
 
-    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{n_2}
-              \Big(Y_{ik} \log A^{[2]}_{ik}
-              + (1 - Y_{ik}) \log (1 - A^{[2]}_{ik})\Big)
+    .. math:: \mathcal{L} = -\frac{1}{N} \sum_{i=1}^{N} \sum_{j=1}^{n_2}
+              \Big(Y_{ij} \log A^{[2]}_{ij}
+              + (1 - Y_{ij}) \log (1 - A^{[2]}_{ij})\Big)
 
-    Backward:
+    Backward, with :math:`\delta^{[l]} = \partial \mathcal{L} / \partial
+    Z^{[l]}`, which carries the :math:`1/N` of the mean:
 
-    .. math:: \partial_{Z^{[2]}} = A^{[2]} - Y, \quad
-              \frac{\partial L}{\partial W^{[2]}}
-              = \frac{1}{N} \partial_{Z^{[2]}}^T A^{[1]}, \quad
-              \frac{\partial L}{\partial b^{[2]}}
-              = \operatorname{mean}_0 \partial_{Z^{[2]}}
+    .. math:: \delta^{[2]} = \frac{1}{N} (A^{[2]} - Y), \quad
+              \frac{\partial \mathcal{L}}{\partial W^{[2]}}
+              = \delta^{[2]T} A^{[1]}, \quad
+              \frac{\partial \mathcal{L}}{\partial b^{[2]}}
+              = \delta^{[2]T} \mathbf{1}
 
-    .. math:: \partial_{Z^{[1]}}
-              = (\partial_{Z^{[2]}} W^{[2]}) \odot A^{[1]} \odot (1 - A^{[1]}),
+    .. math:: \delta^{[1]}
+              = (\delta^{[2]} W^{[2]}) \odot A^{[1]} \odot (1 - A^{[1]}),
               \quad
-              \frac{\partial L}{\partial W^{[1]}}
-              = \frac{1}{N} \partial_{Z^{[1]}}^T X, \quad
-              \frac{\partial L}{\partial b^{[1]}}
-              = \operatorname{mean}_0 \partial_{Z^{[1]}}
+              \frac{\partial \mathcal{L}}{\partial W^{[1]}}
+              = \delta^{[1]T} X, \quad
+              \frac{\partial \mathcal{L}}{\partial b^{[1]}}
+              = \delta^{[1]T} \mathbf{1}
 
     PyTorch's default ``F.binary_cross_entropy`` is the mean over all
     :math:`N n_2` entries instead: its gradients are these divided by
@@ -449,12 +454,12 @@ def two_layer_gradients(X, Y, W1, b1, W2, b2):
     Z2 = A1 @ W2.T + b2
     A2 = sigmoid(Z2)
     loss = binary_cross_entropy_with_logits(Z2, Y, reduction="batch_mean")
-    dZ2 = A2 - Y
-    dW2 = dZ2.T @ A1 / N
-    db2 = dZ2.mean(axis=0)
-    dZ1 = (dZ2 @ W2) * A1 * (1 - A1)
-    dW1 = dZ1.T @ X / N
-    db1 = dZ1.mean(axis=0)
+    delta2 = (A2 - Y) / N
+    dW2 = delta2.T @ A1
+    db2 = delta2.sum(axis=0)
+    delta1 = (delta2 @ W2) * A1 * (1 - A1)
+    dW1 = delta1.T @ X
+    db1 = delta1.sum(axis=0)
     return TwoLayerGradients(loss, dW1, db1, dW2, db2)
 
 

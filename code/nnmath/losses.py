@@ -31,8 +31,8 @@ from nnmath.activations import log_softmax, sigmoid, softmax
 def one_hot(labels, num_classes):
     r"""One-hot encode class labels.
 
-    .. math:: Y_{ik} =
-              \begin{cases} 1 & k = y_i \\ 0 & \text{otherwise} \end{cases}
+    .. math:: Y_{ic} =
+              \begin{cases} 1 & c = y_i \\ 0 & \text{otherwise} \end{cases}
 
     Parameters
     ----------
@@ -103,8 +103,8 @@ def _logits_and_targets(logits, labels):
 def cross_entropy(logits, labels):
     r"""Cross-entropy of softmax(logits), averaged over the batch.
 
-    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{K}
-              Y_{ik} \log \operatorname{softmax}(z_i)_k
+    .. math:: \mathcal{L} = -\frac{1}{N} \sum_{i=1}^{N} \sum_{c=0}^{K-1}
+              Y_{ic} \log \operatorname{softmax}(z_i)_c
 
     With integer labels this is :math:`-\frac{1}{N} \sum_i \log p_{i, y_i}`.
     It is computed with :func:`~nnmath.activations.log_softmax`, so it stays
@@ -131,7 +131,7 @@ def cross_entropy(logits, labels):
 def cross_entropy_grad(logits, labels):
     r"""Gradient of :func:`cross_entropy` with respect to the logits.
 
-    .. math:: \frac{\partial L}{\partial Z}
+    .. math:: \frac{\partial \mathcal{L}}{\partial Z}
               = \frac{1}{N} \big(\operatorname{softmax}(Z) - Y\big)
 
     Parameters
@@ -171,7 +171,7 @@ def cross_entropy_from_probs(probs, labels):
     r"""Cross-entropy from probabilities, step by step: pick, log, negate,
     average.
 
-    .. math:: L = -\frac{1}{N} \sum_{i=1}^{N} \log p_{i, y_i}
+    .. math:: \mathcal{L} = -\frac{1}{N} \sum_{i=1}^{N} \log p_{i, y_i}
 
     ``P[rows, labels]`` (integer-array indexing) picks each example's
     probability of its true class, so the zeros of a one-hot Y are never
@@ -199,9 +199,10 @@ def cross_entropy_from_probs_grad(probs, labels):
     r"""Gradient of :func:`cross_entropy_from_probs` with respect to the
     probabilities.
 
-    .. math:: \frac{\partial L}{\partial P} = -\frac{1}{N} \frac{Y}{P}
+    .. math:: \frac{\partial \mathcal{L}}{\partial P}
+              = -\frac{1}{N} \frac{Y}{P}
 
-    elementwise, so it is 0 wherever :math:`Y_{ik} = 0`. The :math:`1/N` comes
+    elementwise, so it is 0 wherever :math:`Y_{ic} = 0`. The :math:`1/N` comes
     from the mean; dropping it gives the gradient of the sum over the batch.
 
     Parameters
@@ -253,7 +254,7 @@ def binary_cross_entropy(probs, targets, reduction="mean"):
     r"""Binary cross-entropy of probabilities, elementwise, then reduced.
 
     .. math:: \ell = -\big(y \log p + (1 - y) \log(1 - p)\big), \qquad
-              L = \frac{1}{D} \sum \ell
+              \mathcal{L} = \frac{1}{D} \sum \ell
 
     with D given by ``reduction`` (see the module docstring). A probability of
     exactly 0 or 1 gives :math:`\log 0`; as in PyTorch each log is clamped at
@@ -287,7 +288,7 @@ def binary_cross_entropy_grad(probs, targets, reduction="mean"):
     r"""Gradient of :func:`binary_cross_entropy` with respect to the
     probabilities.
 
-    .. math:: \frac{\partial L}{\partial p} = \frac{1}{D}
+    .. math:: \frac{\partial \mathcal{L}}{\partial p} = \frac{1}{D}
               \left(\frac{1 - y}{1 - p} - \frac{y}{p}\right)
               = \frac{1}{D} \frac{p - y}{p (1 - p)}
 
@@ -349,7 +350,7 @@ def binary_cross_entropy_with_logits_grad(logits, targets, reduction="mean"):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to
     the logits.
 
-    .. math:: \frac{\partial L}{\partial z}
+    .. math:: \frac{\partial \mathcal{L}}{\partial z}
               = \frac{1}{D} \big(\sigma(z) - y\big)
 
     Parameters
@@ -370,7 +371,7 @@ def binary_cross_entropy_with_logits_grad(logits, targets, reduction="mean"):
 def mse(pred, target, reduction="mean"):
     r"""Squared error, reduced.
 
-    .. math:: L = \frac{1}{D} \sum (\hat y - y)^2
+    .. math:: \mathcal{L} = \frac{1}{D} \sum (\hat y - y)^2
 
     Parameters
     ----------
@@ -394,7 +395,8 @@ def mse(pred, target, reduction="mean"):
 def mse_grad(pred, target, reduction="mean"):
     r"""Gradient of :func:`mse` with respect to the prediction.
 
-    .. math:: \frac{\partial L}{\partial \hat y} = \frac{2}{D} (\hat y - y)
+    .. math:: \frac{\partial \mathcal{L}}{\partial \hat y}
+              = \frac{2}{D} (\hat y - y)
 
     Parameters
     ----------

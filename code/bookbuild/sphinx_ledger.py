@@ -1,0 +1,271 @@
+"""The verification ledger in the built book (see :mod:`bookbuild.ledger` for the rules).
+
+* Each check's output on a chapter's page is rendered from its record (a MyST-NB MIME
+  renderer, :class:`CheckRenderer`): a line with an anchor, whose label links to its row.
+* The ``{verification-ledger}`` directive is replaced, when the page is written, by the
+  totals and one table per chapter, in book order: every labelled equation and every
+  correction, its status, and each check with a link to its cell.
+* On the website each checked equation carries a small mark that links to its row.
+* ``verification.json`` at the site's root holds the same data.
+* The rules are applied after reading, as errors that name the file and line: an
+  equation neither checked nor declared a definition, a correction without a check, a
+  check of a label that does not exist.
+
+The data comes from the chapters' sources and the outputs stored under their current
+execution keys, read once per build. A page whose ledger data changed is written again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import nbformat
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from nnmath.verify import MIME_TYPE, record_from_json
+from sphinx.application import Sphinx
+from sphinx.util import logging
+from sphinx.util.nodes import make_refnode
+
+from bookbuild import ledger
+from bookbuild.book import has_code_cells, read_notebook, store_dir, toc_chapters
+from bookbuild.keys import execution_key
+
+logger = logging.getLogger(__name__)
+JSON_NAME = "verification.json"
+
+
+class ledger_placeholder(nodes.General, nodes.Element):
+    """Where the ledger goes; filled in when the page is written."""
+
+
+class check_label(nodes.inline):
+    """A check's label in its output line; becomes a link to the ledger row."""
+
+
+class VerificationLedger(Directive):
+    """``{verification-ledger}``: the ledger's totals and tables."""
+
+    def run(self):
+        env = self.state.document.settings.env
+        env.bookbuild_ledger_docname = env.docname
+        return [ledger_placeholder()]
+
+
+class CheckRenderer:
+    """MyST-NB renders a check record as a line with an anchor, not as its HTML."""
+
+    mime_priority_overrides = [("*", MIME_TYPE, 1)]
+
+    @staticmethod
+    def handle_mime(renderer, data, inline):
+        if data.mime_type != MIME_TYPE or inline:
+            return None
+        record = data.content if isinstance(data.content, dict) else json.loads(data.string)
+        label = record["label"]
+        paragraph = nodes.paragraph(classes=["nnmath-check"])
+        paragraph += nodes.Text("✓ ")
+        paragraph += check_label(label, label, nnmath_label=label)
+        paragraph += nodes.Text(record_from_json(record).summary().removeprefix(f"✓ {label}"))
+        return [nodes.target(ids=[record["anchor"]]), paragraph]
+
+
+@functools.cache
+def _read_ledger(srcdir: str, packages: tuple[str, ...], requirements: str) -> tuple:
+    """Claims and check records of the whole book, from its sources and stored outputs."""
+    root = Path(srcdir)
+    chapters = toc_chapters(root)
+    claims = ledger.book_claims(root, chapters)
+    records = []
+    for path in chapters:
+        text = path.read_text()
+        if path.suffix != ".md" or not has_code_cells(text):
+            continue
+        notebook = read_notebook(text)
+        stored = store_dir(root) / f"{execution_key(notebook, packages, Path(requirements))}.ipynb"
+        if stored.is_file():  # a missing one is reported by the chapter's own check
+            records += ledger.stored_records(path.relative_to(root).as_posix(), text,
+                                             nbformat.read(stored, as_version=4))
+    return claims, records
+
+
+def book_ledger(app: Sphinx) -> tuple[list[ledger.Entry], list[ledger.CheckRecord], list[ledger.Claim]]:
+    config = app.config
+    claims, records = _read_ledger(app.srcdir, tuple(config.bookbuild_tracked_packages),
+                                   str(Path(app.srcdir) / config.bookbuild_requirements))
+    return ledger.entries(claims, records), records, claims
+
+
+def _fingerprints(app: Sphinx) -> dict[str, str]:
+    """Per page, a digest of the ledger data it shows."""
+    rows, records, _ = book_ledger(app)
+    shown: dict[str, list] = {}
+    for row in rows:
+        shown.setdefault(row.claim.docname, []).append(row.json())
+    for record in records:
+        shown.setdefault(record.docname, []).append(record.label)
+    everything = [row.json() for row in rows]
+    ledger_doc = getattr(app.env, "bookbuild_ledger_docname", None)
+    if ledger_doc:
+        shown[ledger_doc] = everything
+    return {doc: hashlib.sha256(json.dumps(data).encode()).hexdigest() for doc, data in shown.items()}
+
+
+def _outdated(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """Pages whose ledger data changed since they were last read: read and write them again."""
+    _read_ledger.cache_clear()
+    new = _fingerprints(app)
+    old = getattr(env, "bookbuild_ledger_fingerprints", {})
+    env.bookbuild_ledger_fingerprints = new
+    return sorted(doc for doc in set(new) | set(old) if new.get(doc) != old.get(doc) and doc in env.found_docs)
+
+
+def _check_rules(app: Sphinx, env) -> None:
+    _, records, claims = book_ledger(app)
+    checked: dict[str, list[str]] = {}
+    for record in records:
+        checked.setdefault(record.label, []).append(f"{record.chapter}:{record.line}")
+    for problem in ledger.problems(claims, checked):
+        where, _, message = problem.partition(": ")
+        path, _, line = where.rpartition(":")
+        logger.error(message, location=(path.removesuffix(".md"), int(line)), type="bookbuild", subtype="ledger")
+
+
+def _resolve(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    rows, records, _ = book_ledger(app)
+    ledger_doc = getattr(app.env, "bookbuild_ledger_docname", None)
+    builder = app.builder
+    for node in list(doctree.findall(check_label)):
+        label = node["nnmath_label"]
+        text = nodes.Text(label)
+        node.replace_self(make_refnode(builder, docname, ledger_doc, f"ledger-{label}", text, "its row in the ledger")
+                          if ledger_doc else text)
+    for node in list(doctree.findall(ledger_placeholder)):
+        node.replace_self(_ledger_nodes(app, docname, rows, records))
+    if ledger_doc and builder.format == "html":
+        checked = {row.claim.label: row for row in rows if row.status == "checked"}
+        for block in list(doctree.findall(nodes.math_block)):
+            row = checked.get(block.get("label"))
+            if row:
+                mark = nodes.paragraph(classes=["equation-check"])
+                mark += make_refnode(builder, docname, ledger_doc, f"ledger-{row.claim.label}",
+                                     nodes.Text(_mark_text(row)), "how this equation was checked")
+                block.parent.insert(block.parent.index(block) + 1, mark)
+
+
+def _mark_text(row: ledger.Entry) -> str:
+    """``✓ autograd, error 2e-16``, ``✓ property, 200 cases``; ``(+2 checks)`` when there are more."""
+    first = row.checks[0]
+    if first.method.startswith("property"):
+        text = f"✓ property, {first.cases} cases"
+    elif first.outcome == "differs":
+        text = f"✓ {first.method}, the source's formula refuted"
+    else:
+        text = f"✓ {first.method}, error {_number(first.max_error)}"
+    more = len(row.checks) - 1
+    return text + (f" (+{more} check{'s' if more > 1 else ''})" if more else "")
+
+
+def _number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return "0" if value == 0 else f"{value:.1g}"
+
+
+def _equation_number(app: Sphinx, claim: ledger.Claim) -> str | None:
+    numbers = app.env.toc_fignumbers.get(claim.docname, {}).get("displaymath", {})
+    number = numbers.get(f"equation-{claim.label}")
+    return ".".join(map(str, number)) if number else None
+
+
+def _ledger_nodes(app: Sphinx, docname: str, rows: list[ledger.Entry], records) -> list[nodes.Node]:
+    builder = app.builder
+    found = [nodes.paragraph(text=ledger.totals(rows, records).sentence(), classes=["ledger-totals"])]
+    chapters: dict[str, list[ledger.Entry]] = {}
+    for row in rows:
+        chapters.setdefault(row.claim.docname, []).append(row)
+    for chapter, chapter_rows in chapters.items():
+        title = app.env.titles[chapter].astext() if chapter in app.env.titles else chapter
+        rubric = nodes.rubric()
+        rubric += make_refnode(builder, docname, chapter, "", nodes.Text(title))
+        found.append(rubric)
+        found.append(_table(app, docname, chapter_rows))
+    return found
+
+
+HEADER = ("Equation or correction", "Status", "Method", "Cases", "Error", "Tolerance", "Cell")
+
+
+def _table(app: Sphinx, docname: str, rows: list[ledger.Entry]) -> nodes.table:
+    builder = app.builder
+    table = nodes.table(classes=["ledger", "longtable"])
+    group = nodes.tgroup(cols=len(HEADER))
+    table += group
+    for width in (24, 10, 18, 7, 9, 9, 8):
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    group += head
+    head += _row([nodes.Text(name) for name in HEADER])
+    body = nodes.tbody()
+    group += body
+    for entry in rows:
+        claim = entry.claim
+        name = nodes.inline()
+        name += nodes.target(ids=[f"ledger-{claim.label}"])
+        if claim.kind == "equation":
+            number = _equation_number(app, claim)
+            text = f"({number}) {claim.label}" if number else claim.label
+            name += make_refnode(builder, docname, claim.docname, f"equation-{claim.label}", nodes.Text(text))
+        else:
+            name += make_refnode(builder, docname, claim.docname, claim.label,
+                                 nodes.Text(claim.title or claim.label))
+        status = entry.status if entry.status != "definition" else f"definition: {claim.definition}"
+        checks = entry.checks or [None]
+        for index, check in enumerate(checks):
+            cells: list[nodes.Node] = [name if index == 0 else nodes.Text(""),
+                                       nodes.Text(status if index == 0 else "")]
+            if check is None:
+                cells += [nodes.Text("")] * 5
+            else:
+                verdict = "refutes the source" if check.outcome == "differs" else check.method
+                cells += [nodes.Text(verdict), nodes.Text(str(check.cases)),
+                          nodes.Text(_number(check.max_error)),
+                          nodes.Text(("≥ " if check.outcome == "differs" else "≤ ") + _number(check.tolerance)
+                                     if check.tolerance is not None else "n/a"),
+                          make_refnode(builder, docname, check.docname, check.anchor,
+                                       nodes.Text(f"line {check.line}"))]
+            body += _row(cells)
+    return table
+
+
+def _row(cells: list[nodes.Node]) -> nodes.row:
+    row = nodes.row()
+    for content in cells:
+        entry = nodes.entry()
+        paragraph = nodes.paragraph()
+        paragraph += content
+        entry += paragraph
+        row += entry
+    return row
+
+
+def _write_json(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    rows, _, _ = book_ledger(app)
+    data = [row.json(number=_equation_number(app, row.claim)) for row in rows]
+    (Path(app.outdir) / JSON_NAME).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def setup(app: Sphinx) -> None:
+    app.add_node(ledger_placeholder)
+    app.add_node(check_label)
+    app.add_directive("verification-ledger", VerificationLedger)
+    app.connect("env-get-outdated", _outdated)
+    app.connect("env-check-consistency", _check_rules)
+    app.connect("doctree-resolved", _resolve)
+    app.connect("build-finished", _write_json)

@@ -1,0 +1,176 @@
+"""The verification ledger: what the sources declare, what the code checks, and the rules.
+
+The fast tests read sources and run the lint; the slow ones build fixture books end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+from bookbuild import ledger
+from bookbuild.lint import lint_book
+from fixture_book import HEADER, FixtureBook
+
+SOURCE = textwrap.dedent("""\
+    # A chapter
+
+    $$
+    z = w x + b
+    $$ (eq-neuron)
+    % definition: the value of one neuron
+
+    $$
+    \\pd{z}{w} = x
+    $$ (eq-neuron-grad)
+
+    (fix-a-mistake)=
+    ### Correction: $a$ is not $z$
+
+    ```{code-cell} ipython3
+    x = 1
+    # $$ (eq-in-code) is not an equation
+    ```
+
+    ```{math}
+    :label: eq-directive
+    y = 2 x
+    ```
+    % definition: a directive's equation
+
+    (not-a-correction)=
+    ## Later
+    """)
+
+
+def test_claims_are_the_labelled_equations_and_the_fix_targets_in_order():
+    found = list(ledger.claims("book/a.md", SOURCE))
+    assert [(c.label, c.kind, c.line) for c in found] == [
+        ("eq-neuron", "equation", 5),
+        ("eq-neuron-grad", "equation", 10),
+        ("fix-a-mistake", "correction", 12),
+        ("eq-directive", "equation", 21),
+    ]
+    assert found[0].definition == "the value of one neuron"
+    assert found[1].definition is None
+    assert found[2].title == "Correction: a is not z"
+    assert found[3].definition == "a directive's equation"
+
+
+def test_check_calls_are_found_by_name_with_their_literal_labels():
+    source = textwrap.dedent("""\
+        from nnmath import verify
+        from nnmath.verify import check, check_all, refute
+        check("eq-a", 1.0, 1.0, method="exact")
+        verify.check_all(label="eq-b", inputs=None, claim=None, method="exact")
+        refute(
+            "fix-c", 2.0, 1.0, method="exact")
+        check(name, 1.0, 1.0, method="exact")
+        other.check("eq-not-ours")
+        %time x = 1
+        """)
+    assert list(ledger.check_calls(source)) == [(3, "eq-a"), (4, "eq-b"), (5, "fix-c"), (7, None)]
+
+
+def test_the_rules_name_every_problem_with_its_line():
+    claims = list(ledger.claims("book/a.md", SOURCE))
+    assert ledger.problems(claims, {"eq-neuron-grad": ["x"], "fix-a-mistake": ["y"]}) == []
+    problems = ledger.problems(claims, {"eq-typo": ["book/a.md:30"]})
+    assert problems[0].startswith("book/a.md:10: equation 'eq-neuron-grad' is neither checked nor declared")
+    assert problems[1].startswith("book/a.md:12: correction 'fix-a-mistake' has no check")
+    assert problems[2].startswith("book/a.md:30: a check of 'eq-typo', which no equation or correction")
+    assert len(problems) == 3
+
+
+@pytest.fixture
+def book(tmp_path):
+    return FixtureBook(tmp_path)
+
+
+def equation_chapter(check: str) -> str:
+    return HEADER + textwrap.dedent(f"""\
+        # Doubling
+
+        $$
+        y = 2 x
+        $$ (eq-double)
+
+        ```{{code-cell}} ipython3
+        import numpy as np
+        from nnmath.verify import check
+
+        x = np.array([1.0, 2.0])
+        {check}
+        ```
+        """)
+
+
+LEDGER_PAGE = "# Verification ledger\n\n```{verification-ledger}\n```\n"
+
+
+def test_an_unchecked_equation_fails_the_lint_with_its_line(book):
+    book.add_chapter("intro", "# Intro\n\nNo code.\n")
+    book.add_chapter("double", equation_chapter("print(2 * x)"))
+    problems = lint_book(book.root)
+    assert any(re.match(r"book/double\.md:15: equation 'eq-double' is neither checked", p) for p in problems), problems
+    book.write("book/double.md", equation_chapter('check("eq-double", 2 * x, x + x, method="another formula")'))
+    assert lint_book(book.root) == []
+
+
+@pytest.mark.slow
+def test_a_check_over_its_tolerance_fails_the_build_naming_the_cell(book):
+    book.add_chapter("intro", "# Intro\n\nNo code.\n")
+    path = book.add_chapter("double", equation_chapter(
+        'check("eq-double", 2.02 * x, x + x, method="another formula")'))
+    result = book.build()
+    assert result.returncode != 0
+    fence = path.read_text().splitlines().index("```{code-cell} ipython3") + 1
+    assert (f"book/double.md:{fence}: code cell 1 (`import numpy as np`): AssertionError: eq-double: ours "
+            "differs from the reference (another formula) by 0.01, over the tolerance 1e-10") in result.output
+
+
+@pytest.mark.slow
+def test_an_unchecked_equation_fails_the_build_too(book):
+    book.add_chapter("intro", "# Intro\n\nNo code.\n")
+    book.add_chapter("double", equation_chapter("print(2 * x)"))
+    result = book.build()
+    assert result.returncode != 0
+    assert re.search(r"book/double\.md:15: ERROR: equation 'eq-double' is neither checked", result.output)
+
+
+@pytest.mark.slow
+def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
+    book.add_chapter("intro", "# Intro\n\nNo code.\n")
+    book.add_chapter("double", equation_chapter('check("eq-double", 2 * x, x + x, method="another formula")'))
+    triple = HEADER + textwrap.dedent("""\
+        # Tripling
+
+        $$
+        y = 3 x
+        $$ (eq-triple)
+
+        ```{code-cell} ipython3
+        from nnmath.verify import check
+
+        check("eq-triple", 3.0 * 2.0, 6.0, method="exact")
+        ```
+        """)
+    triple_path = book.add_chapter("triple", triple)
+    book.add_chapter("verification-ledger", LEDGER_PAGE)
+    assert book.build().returncode == 0
+
+    triple_path.write_text(triple.replace("3.0 * 2.0, 6.0", "3.0 * 4.0, 12.0"))
+    result = book.build()
+    assert result.returncode == 0, result.output
+    assert book.executed() == ["book/triple.md"]
+    rows = {row["label"]: row for row in json.loads((book.root / "_build" / "html" / "verification.json").read_text())}
+    assert rows["eq-double"]["status"] == "checked"
+    assert rows["eq-double"]["checks"][0]["method"] == "another formula"
+    assert rows["eq-double"]["checks"][0]["cell"].startswith("book/double.html#check-")
+    assert rows["eq-triple"]["checks"][0]["max_error"] == 0.0
+    page = book.html("verification-ledger")
+    assert "eq-double" in page and "eq-triple" in page
+    assert 'href="double.html#check-1"' in page
+    assert "verification-ledger.html#ledger-eq-double" in book.html("double")  # the equation's mark

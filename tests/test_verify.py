@@ -1,0 +1,140 @@
+"""nnmath.verify: checks pass on right values, fail on wrong ones, and leave exact records."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from nnmath import verify
+from nnmath.activations import sigmoid_prime, softmax
+
+
+@pytest.fixture(autouse=True)
+def fresh_records():
+    verify.RECORDED.clear()
+    yield
+    verify.RECORDED.clear()
+
+
+def last():
+    return verify.RECORDED[-1]
+
+
+def test_check_records_the_label_method_and_error():
+    ours = np.array([1.0, 2.0, 3.0])
+    reference = torch.tensor([1.0, 2.0, 3.0 + 1e-12], dtype=torch.float64)
+    verify.check("eq-a", ours, reference, method="autograd")
+    record = last()
+    assert (record.label, record.method, record.outcome, record.cases) == ("eq-a", "autograd", "agrees", 1)
+    assert record.max_error == pytest.approx(1e-12 / 3, rel=1e-3)
+    assert record.tolerance == verify.DEFAULT_TOLERANCE
+
+
+def test_the_error_is_absolute_for_small_references_and_relative_for_large_ones():
+    assert verify.max_error(np.array([0.5 + 1e-3]), np.array([0.5])) == pytest.approx(1e-3)
+    assert verify.max_error(np.array([1000.0 + 1.0]), np.array([1000.0])) == pytest.approx(1e-3)
+    assert verify.max_error(np.array([np.inf, -np.inf]), np.array([np.inf, -np.inf])) == 0.0
+    assert verify.max_error(np.array([np.nan]), np.array([1.0])) == math.inf
+
+
+def test_check_fails_over_its_tolerance_naming_the_label_and_the_error():
+    with pytest.raises(AssertionError, match=r"eq-b: ours differs from the reference \(autograd\) by 0\.01"):
+        verify.check("eq-b", np.ones(3) * 1.01, np.ones(3), method="autograd")
+    assert verify.RECORDED == []
+
+
+def test_check_is_off_by_one_percent_everywhere_it_is_used():
+    """A formula scaled by 1.01 fails a check at the default tolerance, whatever its size."""
+    for scale in (1e-6, 1.0, 1e6):
+        reference = scale * np.linspace(0.5, 2.0, 5)
+        with pytest.raises(AssertionError):
+            verify.check("eq-c", 1.01 * reference, reference, method="another formula")
+
+
+def test_check_refuses_float32_shapes_that_differ_and_unknown_methods():
+    with pytest.raises(TypeError, match="float32: checks compare in float64"):
+        verify.check("eq", np.ones(2, dtype=np.float32), np.ones(2), method="autograd")
+    with pytest.raises(TypeError, match="float32"):
+        verify.check("eq", np.ones(2), torch.ones(2), method="autograd")
+    with pytest.raises(ValueError, match=r"\(3,\) and the reference \(1, 3\).*never broadcasts"):
+        verify.check("eq", np.ones(3), np.ones((1, 3)), method="autograd")
+    with pytest.raises(ValueError, match="method must be one of"):
+        verify.check("eq", np.ones(3), np.ones(3), method="by eye")
+
+
+def test_integers_are_exact_numbers():
+    verify.check("eq", np.array([2, 0]), np.array([2.0, 0.0]), method="exact")
+    assert last().max_error == 0.0
+
+
+def test_refute_needs_a_real_difference():
+    verify.refute("fix-a", np.array([0.0, 1.2]), np.array([0.0, 1.0]), method="autograd")
+    assert (last().outcome, last().tolerance) == ("differs", 1e-3)
+    assert last().max_error == pytest.approx(0.2)
+    with pytest.raises(AssertionError, match="fix-a: the wrong formula is within 1e-06"):
+        verify.refute("fix-a", np.array([1.0 + 1e-6]), np.array([1.0]), method="autograd")
+
+
+def test_check_all_runs_the_asked_number_of_distinct_cases_derandomized():
+    def shift_invariance(Z):
+        return softmax(Z + 7.0), softmax(Z)
+
+    verify.check_all("eq-shift", verify.batches(), shift_invariance, method="another formula", cases=120)
+    first = last()
+    verify.check_all("eq-shift", verify.batches(), shift_invariance, method="another formula", cases=120)
+    assert first.cases == 120 and first.method == "property: another formula"
+    assert 0 < first.max_error < 1e-14
+    assert last().max_error == first.max_error  # the same cases on every run
+
+
+def test_check_all_catches_a_claim_that_is_false_for_some_inputs():
+    """softmax(z)_i = e^{z_i} / sum over the *other* neurons: fine for huge gaps, false in general."""
+    def others_only(Z):
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        with np.errstate(divide="ignore"):
+            return E / (E.sum(axis=1, keepdims=True) - E), softmax(Z)
+
+    with pytest.raises(AssertionError, match=r"eq-softmax: the claim fails for array\("):
+        verify.check_all("eq-softmax", verify.batches(), others_only, method="another formula")
+
+
+def test_check_all_with_an_inequality():
+    verify.check_all("eq-sigmoid-prime-bound", verify.batches(),
+                     lambda Z: (sigmoid_prime(Z) > 0) & (sigmoid_prime(Z) <= 0.25), method="exact")
+    assert last().cases == 100 and math.isnan(last().max_error)
+    with pytest.raises(AssertionError, match="is false for"):
+        verify.check_all("eq-wrong-bound", verify.batches(), lambda Z: sigmoid_prime(Z) < 0.25, method="exact")
+
+
+def test_check_all_refuses_to_claim_more_cases_than_it_tried():
+    with pytest.raises(ValueError, match=r"only 2 distinct cases could be drawn, 100 were asked for"):
+        verify.check_all("eq", st.sampled_from([1.0, 2.0]), lambda x: (x, x), method="exact")
+
+
+@given(verify.batches())
+def test_batches_are_batches_of_float64(Z):
+    assert Z.dtype == np.float64 and Z.ndim == 2
+    assert 2 <= Z.shape[0] <= 6 and 2 <= Z.shape[1] <= 6
+    assert np.abs(Z).max() <= 30.0
+
+
+def test_the_record_travels_as_json_in_its_own_mime_type_and_comes_back():
+    verify.check_all("eq-bound", verify.batches(), lambda Z: sigmoid_prime(Z) <= 0.25, method="exact", cases=100)
+    bundle = last()._repr_mimebundle_()
+    data = json.loads(json.dumps(bundle[verify.MIME_TYPE], allow_nan=False))
+    assert data["max_error"] is None and data["tolerance"] is None
+    assert verify.records_in([{"output_type": "display_data", "data": bundle}]) == [data]
+    back = verify.record_from_json(data)
+    assert back.label == "eq-bound" and math.isnan(back.max_error)
+    assert bundle["text/plain"] == "✓ eq-bound: property: exact, 100 cases, holds in every case"
+    assert f'id="{last().anchor}"' in bundle["text/html"]
+
+
+def test_each_record_has_its_own_anchor():
+    verify.check("eq", 1.0, 1.0, method="exact")
+    verify.check("eq", 1.0, 1.0, method="exact")
+    first, second = verify.RECORDED
+    assert first.anchor != second.anchor and first.anchor.startswith("check-")
