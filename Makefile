@@ -34,9 +34,11 @@ preview: $(INSTALLED)
 		--ignore "*/_build/*" --ignore "*.ipynb" --ignore "*/conf.py" \
 		--pre-build "$(BIN)/python -m bookbuild execute --jobs $(JOBS)"
 
-# A new chapter from the template, listed in _toc.yml: make chapter NAME=my-topic TITLE="My topic"
+# A new chapter from the template, listed in _toc.yml: make chapter NAME=my-topic, optionally
+# with TITLE="My topic" (default: from the name), PART="Backpropagation" or AFTER=book/notation.
 chapter: $(INSTALLED)
-	$(BIN)/python -m bookbuild chapter "$(NAME)" --title "$(TITLE)"
+	$(BIN)/python -m bookbuild chapter "$(NAME)" $(if $(TITLE),--title "$(TITLE)") \
+		$(if $(PART),--part "$(PART)") $(if $(AFTER),--after "$(AFTER)")
 
 lint: $(INSTALLED)
 	$(BIN)/python -m bookbuild lint

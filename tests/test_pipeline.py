@@ -7,11 +7,14 @@ so they are marked and run by `make test` and CI.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from fixture_book import FixtureBook, chapter
 
@@ -46,11 +49,28 @@ def test_failing_cells_in_two_chapters_fail_the_build_and_both_are_named(book):
         assert "book/good.md" not in result.output.split("failed to execute")[1]
 
 
-def test_the_failure_names_the_cells_line_in_the_markdown(book):
-    path = book.add_chapter("lines", chapter("Lines", "a = 1", "b = 2", "1 / 0"))
+def test_the_failure_names_the_failing_statements_line_and_shows_the_values(book):
+    path = book.add_chapter("lines", chapter("Lines", "a = 1", "b = 2", """
+        import numpy as np
+        from nnmath.verify import check
+
+        ours = np.array([1.0, 2.02])
+        check("eq-x", ours, np.array([1.0, 2.0]), method="another formula")
+        print("never reached")
+        """))
     result = book.build()
-    line = path.read_text().splitlines().index("1 / 0")  # the fence is the line before it
-    assert f"book/lines.md:{line}: code cell 3 (`1 / 0`): ZeroDivisionError" in result.output
+    line = path.read_text().splitlines().index('check("eq-x", ours, np.array([1.0, 2.0]), method="another formula")')
+    assert (f"book/lines.md:{line + 1}: code cell 3 (`check(\"eq-x\", ours, np.array([1.0, 2.0]), "
+            "method=\"another formula\")`): AssertionError: eq-x: ours differs from the reference "
+            "(another formula) by 0.01, over the tolerance 1e-10; the largest error is at index (1,): "
+            "ours 2.02, reference 2") in result.output, result.output
+
+
+def test_a_statement_inside_a_function_is_named_where_the_cell_calls_it(book):
+    path = book.add_chapter("nested", chapter("Nested", "def f():\n    return 1 / 0\n\n\nvalue = f()"))
+    result = book.build()
+    line = path.read_text().splitlines().index("value = f()") + 1
+    assert f"book/nested.md:{line}: code cell 1 (`value = f()`): ZeroDivisionError" in result.output
 
 
 def test_a_chapter_with_code_cells_but_no_header_fails(book):
@@ -188,14 +208,63 @@ def test_only_what_changed_is_executed_again(book):
         "book/uses-derived.md", "book/uses-nothing.md", "book/uses-other.md"]
 
 
-def test_a_chapter_over_its_budget_fails(tmp_path):
+BURN = """
+import time
+
+start = time.process_time()
+while time.process_time() - start < {seconds}:
+    pass
+"""
+
+
+def test_a_chapter_over_its_budget_of_cpu_time_fails(tmp_path):
     book = FixtureBook(tmp_path)
     config = book.root / "_config.yml"
     config.write_text(config.read_text().replace("bookbuild_chapter_budget: 20", "bookbuild_chapter_budget: 1"))
-    book.add_chapter("slow", chapter("Slow", "import time\ntime.sleep(2)"))
+    book.add_chapter("slow", chapter("Slow", BURN.format(seconds=1.5)))
     result = book.build()
     assert result.returncode != 0
-    assert re.search(r"book/slow\.md: executed in [\d.]+ s, over its budget of 1 s", result.output)
+    assert re.search(r"book/slow\.md: used [\d.]+ s of CPU time \([\d.]+ s on the clock\), over its budget of 1 s",
+                     result.output)
+
+
+def test_waiting_does_not_count_against_the_budget(tmp_path):
+    book = FixtureBook(tmp_path)
+    config = book.root / "_config.yml"
+    config.write_text(config.read_text().replace("bookbuild_chapter_budget: 20", "bookbuild_chapter_budget: 1"))
+    book.add_chapter("waits", chapter("Waits", "import time\ntime.sleep(2)"))
+    result = book.build()
+    assert result.returncode == 0, result.output
+
+
+def test_a_busy_machine_does_not_fail_a_chapter_within_its_budget(tmp_path):
+    """Three CPU hogs on two cores stretch the chapter's clock time, not its CPU time."""
+    book = FixtureBook(tmp_path)
+    config = book.root / "_config.yml"
+    config.write_text(config.read_text().replace("bookbuild_chapter_budget: 20", "bookbuild_chapter_budget: 1.5"))
+    book.add_chapter("busy", chapter("Busy", BURN.format(seconds=1.0)))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        result = book.build(jobs=1)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert result.returncode == 0, result.output
+    row = re.search(r"book/busy\.md\s+executed\s+([\d.]+)\s+([\d.]+)", result.output)
+    clock, cpu = map(float, row.groups())
+    assert cpu < 1.5 < clock, (clock, cpu)  # a budget on the clock would have failed it
+
+
+def test_a_cell_whose_output_is_over_the_cap_fails_naming_the_cell(tmp_path):
+    book = FixtureBook(tmp_path)
+    path = book.add_chapter("loud", chapter("Loud", "print('fine')", "print('x' * 3_000_000)"))
+    result = book.build()
+    assert result.returncode != 0
+    line = path.read_text().splitlines().index("print('x' * 3_000_000)") + 1
+    assert (f"book/loud.md:{line}: code cell 2 (`print('x' * 3_000_000)`): its outputs take 3.0 MB, over the cap "
+            "of 1 MB per cell") in result.output
+    assert not list((book.root / "_build" / "executed").glob("*.ipynb"))
 
 
 def test_two_clean_builds_give_identical_outputs(tmp_path):
@@ -207,3 +276,86 @@ def test_two_clean_builds_give_identical_outputs(tmp_path):
         assert book.build().returncode == 0
         outputs.append(re.search(r"\[[-\d. e]+\]", book.html("seeded")).group())
     assert outputs[0] == outputs[1]
+
+
+def test_undoing_an_edit_costs_nothing(book):
+    path = book.add_chapter("undo", chapter("Undo", "print('first version')"))
+    assert book.build().returncode == 0
+    original = path.read_text()
+    path.write_text(original.replace("first version", "second version"))
+    assert book.build().returncode == 0 and book.executed() == ["book/undo.md"]
+    path.write_text(original)
+    result = book.build()
+    assert result.returncode == 0 and book.executed() == []
+    assert "first version" in book.html("undo")
+
+
+def _start_build(book, **options):
+    search_path = [str(book.root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return subprocess.Popen([sys.executable, "-m", "bookbuild", "html", "--root", str(book.root), "--jobs", "2"],
+                            cwd=book.root, env=dict(os.environ, PYTHONPATH=os.pathsep.join(search_path)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+
+
+def test_two_builds_at_once_share_the_work(book):
+    book.add_chapter("slowish", chapter("Slowish", "import time\ntime.sleep(3)\nprint('done')"))
+    first = _start_build(book)
+    time.sleep(1.5)
+    second = _start_build(book)
+    first_out, first_err = first.communicate(timeout=300)
+    second_out, second_err = second.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, first_err + second_err
+    assert "1 of 1 chapters executed" in first_out
+    assert re.search(r"bookbuild: waiting for `bookbuild html` \(pid \d+\) to finish", second_err), second_err
+    assert "0 of 1 chapters executed" in second_out
+
+
+def _descendants_once_a_kernel_runs(process, book) -> list[psutil.Process]:
+    """Wait until the build's chapter kernel is running; return every process the build started."""
+    marker = book.root / "book" / "started"
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    return psutil.Process(process.pid).children(recursive=True)
+
+
+def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+HANGS = "from pathlib import Path\nimport time\n\nPath('started').touch()\ntime.sleep(600)"
+
+
+def test_a_killed_build_leaves_no_process_behind(book):
+    book.add_chapter("hangs", chapter("Hangs", HANGS))
+    process = _start_build(book)
+    started = _descendants_once_a_kernel_runs(process, book)
+    kernels = [p for p in started if "ipykernel" in " ".join(p.cmdline()) or "zygote" in " ".join(p.cmdline())]
+    assert kernels, [p.cmdline() for p in started]
+    process.kill()
+    process.wait()
+    process.stdout.close()  # not communicate(): a process left behind would hold the pipes open
+    process.stderr.close()
+    time.sleep(2)
+    left = _alive(started)
+    for straggler in left:
+        straggler.kill()
+    assert left == [], [p.cmdline() for p in left]
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_the_next_build_is_correct(book):
+    book.add_chapter("hangs", chapter("Hangs", HANGS))
+    process = _start_build(book, start_new_session=True)  # its own group, as in a terminal
+    started = _descendants_once_a_kernel_runs(process, book)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        "bookbuild html: interrupted; nothing half-done was stored"], stderr
+    time.sleep(2)
+    assert _alive(started) == [], [p.cmdline() for p in _alive(started)]
+    (book.root / "book" / "hangs.md").write_text(chapter("Hangs", "print('fixed')"))
+    result = book.build()
+    assert result.returncode == 0, result.output
+    assert "fixed" in book.html("hangs")

@@ -144,3 +144,28 @@ def test_a_scaffolded_chapter_builds_at_once(tmp_path):
     page = re.sub(r"<[^>]+>", "", book.html("my-topic"))
     assert "My topic" in page and "def sigmoid_prime(z):" in page  # the literalinclude
     assert "autograd: [" in page  # the check cell's output
+
+
+def test_the_title_defaults_to_the_name_in_words(book):
+    text = create_chapter(book.root, "gradient-flow-at-depth").read_text()
+    assert "# Gradient flow at depth\n" in text
+
+
+def test_a_chapter_can_be_placed_in_a_part_or_after_a_chapter():
+    toc = yaml.safe_load(add_to_toc(PARTS_TOC, "y", part="Appendices"))
+    assert toc["parts"][1]["chapters"] == [{"file": "z"}, {"file": "y"}]
+    with pytest.raises(ValueError, match="no part captioned 'Extras'; its parts: Main, Appendices"):
+        add_to_toc(PARTS_TOC, "y", part="Extras")
+
+
+def test_after_a_chapter_means_after_its_sections_too(book):
+    create_chapter(book.root, "first-steps", after="book/notation")
+    create_chapter(book.root, "layers-deep", after="book/layers")
+    toc = yaml.safe_load((book.root / "_toc.yml").read_text())
+    assert [item["file"] for item in toc["chapters"]] == [
+        "book/notation", "book/first-steps", "book/layers", "book/layers-deep"]
+    assert toc["chapters"][2]["sections"] == [{"file": "book/layers-linear"}]
+    assert "# the chapters on layers" in (book.root / "_toc.yml").read_text()
+    with pytest.raises(ValueError, match="lists no chapter 'book/ghost' to place the new one after"):
+        create_chapter(book.root, "orphan", after="book/ghost")
+    assert not (book.root / "book" / "orphan.md").exists()

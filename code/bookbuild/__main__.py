@@ -5,7 +5,11 @@ then let Sphinx render with warnings as errors. The exit code is non-zero whenev
 any step failed, and every failing chapter is named. ``execute`` stops after the
 execution (the live preview runs it before each rebuild), ``check`` after the check,
 ``site`` builds the PDF, then the website linking to it; ``lint`` runs the chapter lint,
-``chapter NAME --title TITLE`` adds a chapter.
+``chapter NAME [--title TITLE] [--part CAPTION | --after CHAPTER]`` adds a chapter.
+
+One build at a time per checkout: a second one waits for the first, saying so, and then
+finds its chapters executed. Ctrl-C stops the build and everything it started, with one
+line and exit code 130.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from bookbuild import uptodate
 from bookbuild.book import BookConfig, BookError, built_pdf, check_book, load_config
 from bookbuild.execute import execute_book, format_report
+from bookbuild.processes import build_lock, run_child
 
 UNDEFINED = re.compile(r"LaTeX Warning: (?:Reference|Citation|Hyper reference) .* undefined")
 
@@ -59,7 +64,7 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
     command = [str(jupyter_book), "build", str(config.root), "--builder", builder, "-W", "-n", "--keep-going"]
     if rewrite_all:
         command.append("--all")
-    if subprocess.run(command, cwd=config.root).returncode != 0:
+    if run_child(command, cwd=config.root) != 0:
         (config.build_dir / ".doctrees" / "environment.pickle").unlink(missing_ok=True)
         raise BuildFailed(f"Sphinx ({builder}) reported errors or warnings: see the lines above")
     uptodate.record(config, builder, inputs)
@@ -72,7 +77,7 @@ def pdf(config: BookConfig) -> Path:
     command = ["latexmk", "-pdf", "-dvi-", "-ps-", "-interaction=nonstopmode", "-halt-on-error", tex.name]
     if shutil.which("latexmk") is None:
         raise BuildFailed("latexmk not found: install TeX Live as the README says (make system-deps)")
-    if subprocess.run(command, cwd=latex_dir, stdout=subprocess.DEVNULL).returncode != 0:
+    if run_child(command, cwd=latex_dir, stdout=subprocess.DEVNULL) != 0:
         raise BuildFailed(f"LaTeX failed: see {config.relative(tex.with_suffix('.log'))}")
     undefined = sorted(set(UNDEFINED.findall(tex.with_suffix(".log").read_text(errors="replace"))))
     if undefined:
@@ -87,16 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bookbuild", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["check", "execute", "html", "pdf", "site", "lint", "chapter"])
     parser.add_argument("name", nargs="?", help="with `chapter`: the new chapter's file name, kebab-case")
-    parser.add_argument("--title", help="with `chapter`: the new chapter's title")
+    parser.add_argument("--title", help="with `chapter`: the new chapter's title (default: from its name)")
+    place = parser.add_mutually_exclusive_group()
+    place.add_argument("--part", help="with `chapter`: the caption of the part to append it to")
+    place.add_argument("--after", help="with `chapter`: the chapter to place it after, e.g. book/notation")
     parser.add_argument("--root", type=Path, default=Path("."), help="the book's root (holds _config.yml)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
     args = parser.parse_args(argv)
     if args.command == "chapter":
-        if not args.name or not args.title:
-            parser.error("chapter needs a NAME and --title")
+        if not args.name:
+            parser.error("chapter needs a NAME, e.g. `make chapter NAME=my-topic`")
         from bookbuild.scaffold import create_chapter
 
-        print(f"created {create_chapter(args.root, args.name, args.title)} and listed it in _toc.yml")
+        try:
+            path = create_chapter(args.root, args.name, args.title, part=args.part, after=args.after)
+        except ValueError as error:
+            print(f"bookbuild chapter: {error}", file=sys.stderr)
+            return 1
+        print(f"created {path} and listed it in _toc.yml")
         return 0
     if args.command == "lint":
         from bookbuild.lint import lint_book
@@ -106,24 +119,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     try:
         config = load_config(args.root)
-        if args.command == "check":
-            check_book(config)
-        else:
-            execute(config, args.jobs)
-        if args.command == "html":
-            sphinx(config, "html")
-            print(f"HTML: {config.relative(config.build_dir / 'html' / 'index.html')}")
-        elif args.command in ("pdf", "site"):
-            sphinx(config, "latex")
-            print(f"PDF: {config.relative(pdf(config))}")
-        if args.command == "site":
-            # Every page is written again, now with its link to the PDF.
-            sphinx(config, "html", rewrite_all=True)
-            print(f"website with the PDF: {config.relative(config.build_dir / 'html' / 'index.html')}")
+        with build_lock(config.build_dir, f"bookbuild {args.command}"):
+            build(config, args.command, args.jobs)
     except (BookError, BuildFailed) as error:
         print(f"\nbookbuild {args.command}: FAILED\n{error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\nbookbuild {args.command}: interrupted; nothing half-done was stored", file=sys.stderr)
+        return 130
     return 0
+
+
+def build(config: BookConfig, command: str, jobs: int) -> None:
+    if command == "check":
+        check_book(config)
+    else:
+        execute(config, jobs)
+    if command == "html":
+        sphinx(config, "html")
+        print(f"HTML: {config.relative(config.build_dir / 'html' / 'index.html')}")
+    elif command in ("pdf", "site"):
+        sphinx(config, "latex")
+        print(f"PDF: {config.relative(pdf(config))}")
+    if command == "site":
+        # Every page is written again, now with its link to the PDF.
+        sphinx(config, "html", rewrite_all=True)
+        print(f"website with the PDF: {config.relative(config.build_dir / 'html' / 'index.html')}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ class BookConfig:
     root: Path
     chapters: tuple[Path, ...]
     cell_timeout: int
-    chapter_budget: float
+    chapter_budget: float  # seconds of the kernel's CPU time
+    output_cap_mb: float  # the largest outputs one cell may store
     tracked_packages: tuple[str, ...]
     requirements: Path
 
@@ -68,6 +69,7 @@ def load_config(root: Path) -> BookConfig:
         chapters=tuple(toc_chapters(root)),
         cell_timeout=int(execute.get("timeout", 60)),
         chapter_budget=float(sphinx_config.get("bookbuild_chapter_budget", 20)),
+        output_cap_mb=float(sphinx_config.get("bookbuild_output_cap_mb", 1)),
         tracked_packages=tuple(sphinx_config.get("bookbuild_tracked_packages", ["nnmath"])),
         requirements=root / sphinx_config.get("bookbuild_requirements", "requirements.txt"),
     )
@@ -142,3 +144,18 @@ def check_book(config: BookConfig, pages_dir: str = "book") -> None:
 def read_notebook(text: str) -> nbformat.NotebookNode:
     """A MyST Markdown chapter as a notebook; ``metadata.source_map`` holds each cell's line."""
     return read_myst_markdown_notebook(text, add_source_map=True)
+
+
+def first_source_line(lines: list[str], fence_line: int, source: str) -> int:
+    """The .md line (1-based) of a code cell's first source line: after its fence and options.
+
+    ``lines`` are the chapter's lines, ``fence_line`` the cell's fence (MyST-NB's source map).
+    """
+    source_lines = source.splitlines()
+    first = next((k for k, line in enumerate(source_lines) if line.strip()), None)
+    if first is None:
+        return fence_line + 1
+    for index in range(fence_line, len(lines)):
+        if lines[index] == source_lines[first]:
+            return index + 1 - first
+    return fence_line + 1

@@ -1,19 +1,27 @@
 """Execute the chapters whose execution key has no stored result, in parallel.
 
-Only a chapter that ran to the end, every cell without an error and within its time
-budget, is stored (``_build/executed/<key>.ipynb``). A failed chapter stores nothing,
-so it is executed, and fails, again on every build until it is fixed: a reused
-``_build`` can never turn a red build green.
+Only a chapter that ran to the end, every cell without an error, within its budget of
+CPU time and with no cell's outputs over the cap, is stored
+(``_build/executed/<key>.ipynb``). A failed chapter stores nothing, so it is executed,
+and fails, again on every build until it is fixed: a reused ``_build`` can never turn a
+red build green.
+
+The budget counts the kernel's CPU time, not the wall clock, so a busy machine does not
+fail a correct chapter; a hung cell is still stopped by the per-cell timeout, which is
+wall-clock time. The store keeps each chapter's few most recent results, so undoing an
+edit costs nothing.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -22,16 +30,20 @@ import uuid
 from pathlib import Path
 
 import nbformat
+import psutil
 from jupyter_client.provisioning import KernelProvisionerFactory
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
 from bookbuild import zygote
-from bookbuild.book import BookConfig, read_notebook
+from bookbuild.book import BookConfig, first_source_line, read_notebook
 from bookbuild.keys import execution_key
+from bookbuild.processes import die_with_parent
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+RECENT_RESULTS = 3  # stored results kept per chapter: its current one and the two before
+MANIFEST = "recent.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +59,8 @@ class ChapterResult:
     chapter: str
     key: str
     executed: bool
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall-clock time
+    cpu_seconds: float = 0.0  # the kernel's CPU time: what the budget counts
     failure: str | None = None
 
 
@@ -81,20 +94,31 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
         config.store_dir.mkdir(parents=True, exist_ok=True)
         config.reports_dir.mkdir(parents=True, exist_ok=True)
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-            min(workers, len(pending)), mp_context=context, initializer=_start_worker, initargs=(workers > 1,)
-        ) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            min(workers, len(pending)), mp_context=context, initializer=_start_worker,
+            initargs=(workers > 1, os.getpid()),
+        )
+        try:
             futures = {pool.submit(execute_chapter, job.chapter, job.key, config): job for job in pending}
             for future in concurrent.futures.as_completed(futures):
                 results[futures[future].chapter] = future.result()
+        except BaseException:
+            # Interrupted: stop the workers now (their kernels and zygotes die with them).
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     ordered = [results[job.chapter] for job in jobs]
     _write_report(config, ordered)
-    _prune_store(config, {job.key for job in jobs})
+    _remember(config, ordered)
     return ordered
 
 
-def _start_worker(single_thread: bool) -> None:
-    """Pool initializer: the kernels' environment, then the zygote that forks them with it."""
+def _start_worker(single_thread: bool, build_pid: int) -> None:
+    """Pool initializer: die with the build, leave Ctrl-C to it, set up the kernels' zygote."""
+    die_with_parent(build_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build stops us; no traceback from here
     if single_thread:
         # Chapters run side by side: one BLAS/OpenMP thread each avoids oversubscribing the cores.
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -109,17 +133,30 @@ def _start_worker(single_thread: bool) -> None:
     zygote.Zygote.instance()  # starts importing now, while the pool hands out the first job
 
 
+def kernel_cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of a kernel process and of its children that have exited."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResult:
     """Run one chapter in a fresh kernel; store it only if every cell succeeded in budget."""
     relative = config.relative(chapter)
-    notebook = read_notebook(chapter.read_text())
+    text = chapter.read_text()
+    notebook = read_notebook(text)
     running: list[int] = []
+    cpu: list[float] = []
+
+    def measure_cpu(**_) -> None:  # after each cell, while the kernel runs: the last one counts
+        cpu.append(kernel_cpu_seconds(client.km.provisioner.pid))
+
     client = NotebookClient(
         notebook,
         timeout=config.cell_timeout,
         kernel_name=notebook.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(chapter.parent)}},
         on_cell_start=lambda cell, cell_index: running.append(cell_index),
+        on_cell_executed=measure_cpu,
         shutdown_kernel="immediate",  # the outputs are in: no need to wait for a clean exit
         config=_ipc_transport(),
     )
@@ -128,20 +165,39 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
         client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         seconds = time.perf_counter() - start
-        failure = _describe_failure(relative, notebook, running, error, config)
+        failure = _describe_failure(relative, text, notebook, running, error, config)
         (config.reports_dir / f"{chapter.stem}.log").write_text(
             failure + "\n\n" + ANSI_ESCAPE.sub("", str(error)) + "\n" + traceback.format_exc()
         )
         return ChapterResult(relative, key, executed=True, seconds=seconds, failure=failure)
     seconds = time.perf_counter() - start
-    if seconds > config.chapter_budget:
-        failure = (f"{relative}: executed in {seconds:.1f} s, over its budget of "
-                   f"{config.chapter_budget:g} s (bookbuild_chapter_budget in _config.yml)")
-        return ChapterResult(relative, key, executed=True, seconds=seconds, failure=failure)
+    cpu_seconds = cpu[-1] if cpu else 0.0
+    result = functools.partial(ChapterResult, relative, key, executed=True, seconds=seconds,
+                               cpu_seconds=cpu_seconds)
+    if cpu_seconds > config.chapter_budget:
+        return result(failure=f"{relative}: used {cpu_seconds:.1f} s of CPU time ({seconds:.1f} s on the clock), "
+                              f"over its budget of {config.chapter_budget:g} s of CPU time "
+                              "(bookbuild_chapter_budget in _config.yml)")
+    oversized = _oversized_output(relative, text, notebook, config.output_cap_mb)
+    if oversized:
+        return result(failure=oversized)
     temporary = stored_path(config, key).with_suffix(".tmp")
     nbformat.write(notebook, temporary)
     temporary.replace(stored_path(config, key))
-    return ChapterResult(relative, key, executed=True, seconds=seconds)
+    return result()
+
+
+def _oversized_output(relative: str, text: str, notebook, cap_mb: float) -> str | None:
+    """The first cell whose outputs, as stored, take more than ``cap_mb`` megabytes."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        size = len(json.dumps(cell.outputs))
+        if size > cap_mb * 1e6:
+            where = _cell_place(relative, text, notebook, index)
+            return (f"{where}: its outputs take {size / 1e6:.1f} MB, over the cap of {cap_mb:g} MB per cell "
+                    "(bookbuild_output_cap_mb in _config.yml): print less, or save a file")
+    return None
 
 
 def _ipc_transport() -> Config:
@@ -154,19 +210,42 @@ def _ipc_transport() -> Config:
     return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets)}})
 
 
-def _describe_failure(relative: str, notebook, running: list[int], error: Exception, config: BookConfig) -> str:
-    """``book/x.md:42: code cell 3 (`its first line`): ValueError: message``; 42 is the cell's fence."""
-    index = running[-1] if running else 0
+def _cell_place(relative: str, text: str, notebook, index: int, row: int | None = None) -> str:
+    """``book/x.md:42: code cell 3 (`a statement`)``, 42 being the statement's line in the .md.
+
+    ``row`` is the 1-based line within the cell (the failing statement); by default the cell's
+    first line of code.
+    """
     cell = notebook.cells[index]
-    line = notebook.metadata["source_map"][index]  # MyST-NB's source map: the 1-based line of the cell's fence
+    fence = notebook.metadata["source_map"][index]  # MyST-NB's source map: the cell's fence
+    first = first_source_line(text.splitlines(), fence, cell.source)
+    source = cell.source.splitlines()
+    if row is None or not 1 <= row <= len(source):
+        row = next((number for number, line in enumerate(source, 1) if line.strip()), 1)
     code_number = sum(1 for c in notebook.cells[: index + 1] if c.cell_type == "code")
-    first_line = next((text for text in cell.source.splitlines() if text.strip()), "")
-    where = f"{relative}:{line}: code cell {code_number} (`{first_line.strip()[:80]}`)"
+    statement = source[row - 1].strip() if source else ""
+    return f"{relative}:{first + row - 1}: code cell {code_number} (`{statement[:80]}`)"
+
+
+def _failing_row(error: CellExecutionError, execution_count: int | None) -> int | None:
+    """The line of the cell's statement that raised, from IPython's ``Cell In[n], line m``."""
+    if execution_count is None:
+        return None
+    match = re.search(rf"Cell In\[{execution_count}\], line (\d+)", ANSI_ESCAPE.sub("", error.traceback))
+    return int(match.group(1)) if match else None
+
+
+def _describe_failure(relative: str, text: str, notebook, running: list[int], error: Exception,
+                      config: BookConfig) -> str:
+    """Where the chapter failed, down to the statement's line in the .md, and why."""
+    index = running[-1] if running else 0
     if isinstance(error, CellTimeoutError):
+        where = _cell_place(relative, text, notebook, index)
         return f"{where}: did not finish within {config.cell_timeout} s (execute.timeout in _config.yml)"
     if isinstance(error, DeadKernelError):
-        return f"{where}: the kernel died ({error})"
-    return f"{where}: {error.ename}: {ANSI_ESCAPE.sub('', error.evalue)}"
+        return f"{_cell_place(relative, text, notebook, index)}: the kernel died ({error})"
+    row = _failing_row(error, notebook.cells[index].get("execution_count"))
+    return f"{_cell_place(relative, text, notebook, index, row)}: {error.ename}: {ANSI_ESCAPE.sub('', error.evalue)}"
 
 
 def _report_path(config: BookConfig) -> Path:
@@ -194,20 +273,37 @@ def _write_report(config: BookConfig, results: list[ChapterResult]) -> None:
     _report_path(config).write_text(json.dumps(entries, indent=1))
 
 
-def _prune_store(config: BookConfig, current_keys: set[str]) -> None:
-    """Drop stored results that no chapter's current key names."""
-    for path in config.store_dir.glob("*.ipynb"):
-        if path.stem not in current_keys:
-            path.unlink()
+def _remember(config: BookConfig, results: list[ChapterResult]) -> None:
+    """Keep each chapter's ``RECENT_RESULTS`` most recent stored results; drop the rest.
+
+    ``_build/executed/recent.json`` lists each chapter's keys, the current one first. A key
+    that comes back (an edit undone) is found in the store and not executed again.
+    """
+    manifest_path = config.store_dir / MANIFEST
+    try:
+        recent = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        recent = {}
+    for result in results:
+        keys = [result.key, *(key for key in recent.get(result.chapter, []) if key != result.key)]
+        recent[result.chapter] = [key for key in keys if stored_path(config, key).is_file()][:RECENT_RESULTS]
+    recent = {chapter: keys for chapter, keys in recent.items() if chapter in {r.chapter for r in results}}
+    kept = {key for keys in recent.values() for key in keys}
+    if config.store_dir.is_dir():
+        for path in config.store_dir.glob("*.ipynb"):
+            if path.stem not in kept:
+                path.unlink()
+        manifest_path.write_text(json.dumps(recent, indent=1))
 
 
 def format_report(results: list[ChapterResult]) -> str:
     """A table of what each chapter cost in this build."""
-    lines = [f"{'chapter':40} {'status':>10} {'seconds':>8}"]
+    lines = [f"{'chapter':40} {'status':>10} {'seconds':>8} {'CPU s':>6}"]
     for result in results:
         status = "FAILED" if result.failure else "executed" if result.executed else "cached"
         seconds = f"{result.seconds:8.1f}" if result.executed else f"{'-':>8}"
-        lines.append(f"{result.chapter:40} {status:>10} {seconds}")
+        cpu = f"{result.cpu_seconds:6.1f}" if result.executed and not result.failure else f"{'-':>6}"
+        lines.append(f"{result.chapter:40} {status:>10} {seconds} {cpu}")
     executed = sum(result.executed for result in results)
     lines.append(f"{executed} of {len(results)} chapters executed")
     return "\n".join(lines)

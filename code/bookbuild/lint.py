@@ -30,7 +30,7 @@ import nbformat
 import yaml
 
 from bookbuild import ledger
-from bookbuild.book import BookError, check_book, load_config, read_notebook
+from bookbuild.book import BookError, check_book, first_source_line, load_config, read_notebook
 
 PAGES_DIR = "book"
 PYTHON_DIRS = ("code", "tests")
@@ -132,22 +132,10 @@ def _read_chapter(root: Path, path: Path) -> tuple[Chapter | None, str | None]:
     cells, prose = [], []
     for cell, fence_line in zip(notebook.cells, notebook.metadata["source_map"], strict=True):
         if cell.cell_type == "code":
-            cells.append(CodeCell(cell.source, _first_source_line(lines, fence_line, cell.source)))
+            cells.append(CodeCell(cell.source, first_source_line(lines, fence_line, cell.source)))
         else:
             prose.append(cell.source)
     return Chapter(name, text, "\n".join(prose), cells), None
-
-
-def _first_source_line(lines: list[str], fence_line: int, source: str) -> int:
-    """The .md line of a cell's first source line: after its fence and its options."""
-    source_lines = source.splitlines()
-    first = next((k for k, line in enumerate(source_lines) if line.strip()), None)
-    if first is None:
-        return fence_line + 1
-    for index in range(fence_line, len(lines)):
-        if lines[index] == source_lines[first]:
-            return index + 1 - first
-    return fence_line + 1
 
 
 # Rule 2: sys.path

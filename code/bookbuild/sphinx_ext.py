@@ -127,7 +127,8 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("bookbuild_tracked_packages", ["nnmath"], "env")
     app.add_config_value("bookbuild_requirements", "requirements.txt", "env")
     app.add_config_value("bookbuild_macros", "book/macros.tex", "env")
-    app.add_config_value("bookbuild_chapter_budget", 20, "")
+    app.add_config_value("bookbuild_chapter_budget", 20, "", types=(int, float))
+    app.add_config_value("bookbuild_output_cap_mb", 1, "", types=(int, float))
     # Before MyST-NB's own config-inited handlers (priority 500), which read these values.
     app.connect("config-inited", _configure, priority=400)
     app.connect("source-read", _check_chapter)

@@ -22,7 +22,8 @@ zygote that failed to start).
 Protocol, one JSON line each way over the zygote's stdin and stdout:
 ``{"argv": [...], "cwd": "...", "env": {...}}`` in, ``{"pid": 1234}`` out. The
 zygote exits when its stdin closes, that is when the process that started it
-exits.
+exits; if that process is killed, the OS kills the zygote, and each kernel dies
+with its zygote the same way (see :mod:`bookbuild.processes`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from bookbuild.processes import die_with_parent
+
 PROVISIONER_NAME = "bookbuild-zygote"  # the entry point in code/pyproject.toml
 KERNEL_MODULE = "ipykernel_launcher"
 PRELOADED_MODULES = ("ipykernel.kernelapp", "numpy", "torch", "matplotlib.pyplot")
@@ -45,8 +48,9 @@ PRELOADED_MODULES = ("ipykernel.kernelapp", "numpy", "torch", "matplotlib.pyplot
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
-def serve() -> None:
+def serve(parent: int) -> None:
     """The zygote: import, then fork one kernel per request until stdin closes."""
+    die_with_parent(parent)
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     for module in PRELOADED_MODULES:
         __import__(module)
@@ -57,9 +61,11 @@ def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         started_r, started_w = os.pipe()
+        zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
             os.close(started_r)
+            die_with_parent(zygote)
             _become_kernel(request, started_w)  # never returns
         os.close(started_w)
         os.read(started_r, 1)  # the child is in its own session: signals to its group work
@@ -112,7 +118,7 @@ class Zygote:
         self.process = subprocess.Popen(
             # -P: the build's folder is not put on sys.path; the kernel puts its own
             # working folder there, as a kernel started afresh does.
-            [sys.executable, "-P", "-m", "bookbuild.zygote"],
+            [sys.executable, "-P", "-m", "bookbuild.zygote", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -210,4 +216,4 @@ class ZygoteProvisioner(LocalProvisioner):
 
 
 if __name__ == "__main__":
-    serve()
+    serve(int(sys.argv[1]))

@@ -134,7 +134,8 @@ def check(label, ours, reference, *, method, tolerance=DEFAULT_TOLERANCE):
     if not error <= tolerance:
         raise AssertionError(
             f"{label}: ours differs from the reference ({method}) by "
-            f"{error:.3g}, over the tolerance {tolerance:.3g}"
+            f"{error:.3g}, over the tolerance {tolerance:.3g}; "
+            + _worst_entry(ours, reference)
         )
     _show(Record(label, method, "agrees", 1, error, tolerance,
                         _anchor()))
@@ -276,6 +277,12 @@ def max_error(ours, reference):
     Raises TypeError unless both sides are float64 or integers, and
     ValueError unless they have the same shape.
     """
+    errors = _entry_errors(ours, reference)
+    return float(errors.max()) if errors.size else 0.0
+
+
+def _entry_errors(ours, reference):
+    """The error of each entry; NaN on either side is an infinite error."""
     ours = _as_float64(ours, "ours")
     reference = _as_float64(reference, "reference")
     if ours.shape != reference.shape:
@@ -284,15 +291,20 @@ def max_error(ours, reference):
             f"{reference.shape}: a check compares arrays of the same shape, "
             "it never broadcasts"
         )
-    if ours.size == 0:
-        return 0.0
-    same = ours == reference  # also equal infinities
     with np.errstate(invalid="ignore"):
         errors = np.abs(ours - reference) / np.maximum(1.0, np.abs(reference))
-    errors = np.where(same, 0.0, errors)
-    if np.isnan(errors).any():
-        return math.inf
-    return float(errors.max())
+    errors = np.where(ours == reference, 0.0, errors)  # also equal infinities
+    return np.nan_to_num(errors, nan=np.inf)
+
+
+def _worst_entry(ours, reference):
+    """Where the error is largest, and the two values there."""
+    ours = _as_float64(ours, "ours")
+    reference = _as_float64(reference, "reference")
+    errors = _entry_errors(ours, reference)
+    index = np.unravel_index(np.argmax(errors), errors.shape)
+    return (f"the largest error is at index {tuple(map(int, index))}: ours "
+            f"{ours[index]:.6g}, reference {reference[index]:.6g}")
 
 
 def _as_float64(x, name):
