@@ -47,10 +47,10 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/book_build.py
 
-$(INSTALLED): requirements.txt code/pyproject.toml
+$(INSTALLED): requirements.txt code/pyproject.toml pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --requirement requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --editable code
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable code --editable .
 	touch $@
 
 system-deps:
