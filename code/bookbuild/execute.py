@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime
 import functools
 import json
 import multiprocessing
@@ -181,6 +182,11 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
     oversized = _oversized_output(relative, text, notebook, config.output_cap_mb)
     if oversized:
         return result(failure=oversized)
+    # What the execution status page shows of the run that produced the page.
+    notebook.metadata["bookbuild"] = {
+        "executed": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "key": key,
+    }
     temporary = stored_path(config, key).with_suffix(".tmp")
     nbformat.write(notebook, temporary)
     temporary.replace(stored_path(config, key))

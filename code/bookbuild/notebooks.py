@@ -236,7 +236,10 @@ class _Converter:
         options = {}
         index = 0
         while index < len(body) and (match := OPTION.match(body[index].strip())):
-            options[match["name"]] = match["value"].strip()
+            value = match["value"].strip()
+            if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]  # a quoted option value, as MyST reads it
+            options[match["name"]] = value
             index += 1
         if index < len(body) and not body[index].strip():
             index += 1

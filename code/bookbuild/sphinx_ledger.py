@@ -34,6 +34,7 @@ from sphinx.util.nodes import make_refnode
 from bookbuild import ledger
 from bookbuild.book import has_code_cells, read_notebook, store_dir, toc_chapters
 from bookbuild.keys import execution_key
+from bookbuild.tables import table
 
 logger = logging.getLogger(__name__)
 JSON_NAME = "verification.json"
@@ -200,19 +201,10 @@ def _ledger_nodes(app: Sphinx, docname: str, rows: list[ledger.Entry], records) 
 HEADER = ("Equation or correction", "Status", "Method", "Cases", "Error", "Tolerance", "Cell")
 
 
-def _table(app: Sphinx, docname: str, rows: list[ledger.Entry]) -> nodes.table:
+def _table(app: Sphinx, docname: str, entries: list[ledger.Entry]) -> nodes.table:
     builder = app.builder
-    table = nodes.table(classes=["ledger", "longtable"])
-    group = nodes.tgroup(cols=len(HEADER))
-    table += group
-    for width in (24, 10, 18, 7, 9, 9, 8):
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    head += _row([nodes.Text(name) for name in HEADER])
-    body = nodes.tbody()
-    group += body
-    for entry in rows:
+    rows = []
+    for entry in entries:
         claim = entry.claim
         name = nodes.inline()
         name += nodes.target(ids=[f"ledger-{claim.label}"])
@@ -224,33 +216,21 @@ def _table(app: Sphinx, docname: str, rows: list[ledger.Entry]) -> nodes.table:
             name += make_refnode(builder, docname, claim.docname, claim.label,
                                  nodes.Text(claim.title or claim.label))
         status = entry.status if entry.status != "definition" else f"definition: {claim.definition}"
-        checks = entry.checks or [None]
-        for index, check in enumerate(checks):
+        for index, check in enumerate(entry.checks or [None]):
             cells: list[nodes.Node] = [name if index == 0 else nodes.Text(""),
                                        nodes.Text(status if index == 0 else "")]
             if check is None:
                 cells += [nodes.Text("")] * 5
             else:
                 verdict = "refutes the source" if check.outcome == "differs" else check.method
+                bound = "≥ " if check.outcome == "differs" else "≤ "
                 cells += [nodes.Text(verdict), nodes.Text(str(check.cases)),
                           nodes.Text(_number(check.max_error)),
-                          nodes.Text(("≥ " if check.outcome == "differs" else "≤ ") + _number(check.tolerance)
-                                     if check.tolerance is not None else "n/a"),
+                          nodes.Text(bound + _number(check.tolerance) if check.tolerance is not None else "n/a"),
                           make_refnode(builder, docname, check.docname, check.anchor,
                                        nodes.Text(f"line {check.line}"))]
-            body += _row(cells)
-    return table
-
-
-def _row(cells: list[nodes.Node]) -> nodes.row:
-    row = nodes.row()
-    for content in cells:
-        entry = nodes.entry()
-        paragraph = nodes.paragraph()
-        paragraph += content
-        entry += paragraph
-        row += entry
-    return row
+            rows.append(cells)
+    return table(HEADER, (24, 10, 18, 7, 9, 9, 8), rows, ["ledger", "longtable"])
 
 
 def _write_json(app: Sphinx, exception: Exception | None) -> None:

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 NOTEBOOKS = "notebooks"
 WHEELS = "_static/wheels"
 PDF_IN_SITE = "_static/book.pdf"
+STATUS_PAGE = "book/execution-status"
 # Import names that differ from the distribution's name on PyPI.
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml", "IPython": "ipython"}
 
@@ -54,9 +55,37 @@ def _configure(app: Sphinx, config) -> None:
         raise ConfigError(str(error)) from error
     options = dict(config.html_theme_options or {})
     options.pop("launch_buttons", None)  # ours replace the theme's, which open the .md
-    options["extra_footer"] = (f"<p class=\"provenance\">Built from {provenance().sentence()}. "
-                               "Every output on this page was computed in that build.</p>")
+    status = f"{config.html_baseurl}{STATUS_PAGE}.html"
+    options["extra_footer"] = (f"<p class=\"provenance\">Built from {provenance().sentence()}. Every output "
+                               f"on this page was computed from that code (<a href=\"{status}\">execution "
+                               "status</a>).</p>")
     config.html_theme_options = options
+    elements = dict(config.latex_elements or {})
+    elements["maketitle"] = _title_page(config)
+    config.latex_elements = elements
+
+
+def _title_page(config) -> str:
+    """The PDF's title page: title, authors, edition and date, and what built it."""
+    built = provenance()
+    return rf"""\begin{{titlepage}}
+\centering
+\vspace*{{0.25\textheight}}
+{{\Huge\bfseries {_latex(config.html_title)}\par}}
+\vspace{{2em}}
+{{\Large {_latex(config.author)}\par}}
+\vfill
+{{\large Edition {_latex(built.version)}, {built.date}\par}}
+\vspace{{1em}}
+{{\small Built from nnmath {_latex(built.wheel_version)} (commit {_latex(built.commit_text)})\\
+with Python {built.python}, NumPy {built.numpy} and PyTorch {_latex(built.torch)}.\\
+Every output in this book was computed from that code.\par}}
+\end{{titlepage}}
+"""
+
+
+def _latex(text: str) -> str:
+    return "".join("\\" + char if char in "#$%&_{}" else char for char in str(text))
 
 
 def _chapter_notebook(docname: str) -> str:
@@ -165,9 +194,9 @@ def _preface(app: Sphinx, docname: str) -> str:
     site = app.config.html_baseurl
     numbers = app.env.toc_secnumbers.get(docname, {}).get("", ())
     chapter = f"Chapter {'.'.join(map(str, numbers))} of " if numbers else "From "
-    return (f"{chapter}*{app.config.project}* ([read it online]({site}{docname}.html)). "
-            f"This notebook comes from the same build as that page: {provenance().sentence()}. "
-            "The outputs below are that build's. Run the next cell first: it installs exactly that "
+    return (f"{chapter}*{app.config.html_title}* ([read it online]({site}{docname}.html)). "
+            f"This notebook comes from the same build as that page: {provenance().sentence()}; "
+            "the outputs below were computed from that code. Run the next cell first: it installs exactly that "
             "version of `nnmath` and whatever else this chapter needs that is missing here.")
 
 

@@ -8,8 +8,9 @@ build runs Sphinx only if either differs:
 * the **inputs**: every file of the book's folder (chapters, configuration, static
   files, templates, the package whose code the chapters show), the files of the
   pipeline itself and of the tracked packages, the stored execution results, the
-  published PDF (the website links to it), and the interpreter and the names and
-  versions of the installed distributions;
+  published PDF (the website links to it), the interpreter and the names and
+  versions of the installed distributions, what the pages say of their build
+  (commit, date) and the site's base URL;
 * the **outputs**: the name, size and modification time of every file Sphinx wrote.
 
 The comparison is conservative: any change to a file of the book's folder (a test, the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import site
 import sys
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from pathlib import Path
 import bookbuild
 from bookbuild.book import BookConfig, built_pdf
 from bookbuild.keys import package_modules
+from bookbuild.provenance import BASE_URL_VARIABLE, provenance
 
 SKIPPED_DIRS = {"_build", "__pycache__", "node_modules"}
 
@@ -37,6 +40,8 @@ def inputs_digest(config: BookConfig, builder: str) -> str:
     """One digest of everything ``builder`` reads: take it before Sphinx starts."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(f"{builder}\0{sys.executable}\0{sys.version}\0".encode())
+    # What the pages say about their build, and where the reader notebooks point.
+    digest.update(f"{provenance().sentence()}\0{os.environ.get(BASE_URL_VARIABLE, '')}\0".encode())
     for name in _installed_distributions():
         digest.update(f"{name}\0".encode())
     folders = [config.root, Path(bookbuild.__file__).parent]
