@@ -182,8 +182,10 @@ def tanh_prime(z):
 def softmax(z, axis=-1):
     r"""Softmax along ``axis``: positive entries that sum to 1.
 
-    .. math:: \operatorname{softmax}(z)_i = \frac{e^{z_i}}{\sum_k e^{z_k}}
-              = \frac{e^{z_i - m}}{\sum_k e^{z_k - m}}, \quad m = \max_k z_k
+    .. math:: \operatorname{softmax}(z)_c
+              = \frac{e^{z_c}}{\sum_{c'=0}^{K-1} e^{z_{c'}}}
+              = \frac{e^{z_c - m}}{\sum_{c'=0}^{K-1} e^{z_{c'} - m}},
+              \quad m = \max_{c'} z_{c'}
 
     Subtracting the maximum changes nothing mathematically but keeps every
     exponent at most 0, so :math:`e^{1000}` is never formed.
@@ -209,9 +211,9 @@ def softmax(z, axis=-1):
 def log_softmax(z, axis=-1):
     r"""Logarithm of the softmax along ``axis``, computed without overflow.
 
-    .. math:: \log \operatorname{softmax}(z)_i
-              = (z_i - m) - \log \sum_k e^{z_k - m},
-              \quad m = \max_k z_k
+    .. math:: \log \operatorname{softmax}(z)_c
+              = (z_c - m) - \log \sum_{c'=0}^{K-1} e^{z_{c'} - m},
+              \quad m = \max_{c'} z_{c'}
 
     Taking ``np.log(softmax(z))`` instead gives :math:`\log 0 = -\infty` as
     soon as one probability underflows.
@@ -236,8 +238,8 @@ def log_softmax(z, axis=-1):
 def softmax_jacobian(z):
     r"""Jacobian of the softmax, for one example or a batch.
 
-    .. math:: J_{ij} = \frac{\partial s_i}{\partial z_j}
-              = s_i (\delta_{ij} - s_j),
+    .. math:: J_{cc'} = \frac{\partial s_c}{\partial z_{c'}}
+              = s_c (\delta_{cc'} - s_{c'}),
               \qquad J = \operatorname{diag}(s) - s s^T
 
     with :math:`s = \operatorname{softmax}(z)` a column vector, as every
@@ -268,9 +270,9 @@ def softmax_jacobian(z):
 def softmax_jacobian_by_cases(z):
     r"""Jacobian of the softmax of one example, built entry by entry.
 
-    .. math:: \frac{\partial s_i}{\partial z_j} =
-              \begin{cases} s_i (1 - s_i) & i = j \\
-              -s_i s_j & i \ne j \end{cases}
+    .. math:: \frac{\partial s_c}{\partial z_{c'}} =
+              \begin{cases} s_c (1 - s_c) & c = c' \\
+              -s_c s_{c'} & c \ne c' \end{cases}
 
     The explicit double loop shows the two cases; :func:`softmax_jacobian`
     computes the same matrix in one line.
