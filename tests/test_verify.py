@@ -138,3 +138,12 @@ def test_each_record_has_its_own_anchor():
     verify.check("eq", 1.0, 1.0, method="exact")
     first, second = verify.RECORDED
     assert first.anchor != second.anchor and first.anchor.startswith("check-")
+
+
+def test_an_infinite_error_travels_as_a_string_and_comes_back():
+    verify.refute("fix-inf", np.array([np.inf]), np.array([1.0]), method="another formula")
+    data = last()._repr_mimebundle_()[verify.MIME_TYPE]
+    assert json.loads(json.dumps(data, allow_nan=False))["max_error"] == "inf"
+    back = verify.record_from_json(data)
+    assert back.max_error == math.inf
+    assert back.summary() == "✓ fix-inf: another formula, 1 case, the wrong formula is off by inf ≥ 0.001"

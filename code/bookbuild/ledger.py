@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -235,7 +236,7 @@ def problems(claims_found: list[Claim], checked: dict[str, list[str]]) -> list[s
 
 def stored_records(chapter: str, text: str, stored: nbformat.NotebookNode) -> list[CheckRecord]:
     """The check records among a chapter's stored outputs, with their cells' lines."""
-    from nnmath.verify import records_in
+    from nnmath.verify import record_from_json, records_in
 
     source = read_notebook(text)
     fences = [line for cell, line in zip(source.cells, source.metadata["source_map"], strict=True)
@@ -244,12 +245,20 @@ def stored_records(chapter: str, text: str, stored: nbformat.NotebookNode) -> li
     records = []
     for cell, fence in zip(cells, fences, strict=True):
         for data in records_in(cell.outputs):
+            record = record_from_json(data)
             records.append(CheckRecord(
-                label=data["label"], method=data["method"], outcome=data["outcome"], cases=data["cases"],
-                max_error=data["max_error"], tolerance=data["tolerance"], chapter=chapter, line=fence,
-                anchor=data["anchor"],
+                label=record.label, method=record.method, outcome=record.outcome, cases=record.cases,
+                max_error=_finite_or_none(record.max_error), tolerance=_finite_or_none(record.tolerance),
+                chapter=chapter, line=fence, anchor=record.anchor,
             ))
     return records
+
+
+def _finite_or_none(value: float) -> float | str | None:
+    """For JSON and the tables: NaN (a claim that holds, with no error to measure) is None."""
+    if math.isnan(value):
+        return None
+    return value if math.isfinite(value) else str(value)
 
 
 def entries(claims_found: list[Claim], records: list[CheckRecord]) -> list[Entry]:

@@ -97,8 +97,7 @@ class Record:
         return f"✓ {self.label}: {self.method}, {cases}, {measured}"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        record = {key: None if isinstance(value, float) and math.isnan(value)
-                  else value for key, value in asdict(self).items()}  # no NaN
+        record = {key: _json_number(value) for key, value in asdict(self).items()}
         html = (f'<p class="nnmath-check" id="{self.anchor}">'
                 f"{_escape(self.summary())}</p>")
         return {
@@ -294,7 +293,7 @@ def _entry_errors(ours, reference):
     with np.errstate(invalid="ignore"):
         errors = np.abs(ours - reference) / np.maximum(1.0, np.abs(reference))
     errors = np.where(ours == reference, 0.0, errors)  # also equal infinities
-    return np.nan_to_num(errors, nan=np.inf)
+    return np.where(np.isnan(errors), np.inf, errors)
 
 
 def _worst_entry(ours, reference):
@@ -354,12 +353,18 @@ def records_in(outputs):
             if MIME_TYPE in output.get("data", {})]
 
 
+def _json_number(value):
+    """JSON has no NaN or infinity: NaN becomes null, an infinity "inf" or "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    return value
+
+
 def record_from_json(data):
-    """A :class:`Record` from its MIME data (``max_error`` None is NaN)."""
+    """A :class:`Record` from its MIME data (the inverse of its JSON form)."""
     data = dict(data)
     for key in ("max_error", "tolerance"):
-        if data[key] is None:
-            data[key] = math.nan
+        data[key] = math.nan if data[key] is None else float(data[key])
     return Record(**data)
 
 
