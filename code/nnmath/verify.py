@@ -97,7 +97,8 @@ class Record:
         return f"✓ {self.label}: {self.method}, {cases}, {measured}"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        record = {key: _json_number(value) for key, value in asdict(self).items()}
+        record = {key: _json_number(value)
+                  for key, value in asdict(self).items()}
         html = (f'<p class="nnmath-check" id="{self.anchor}">'
                 f"{_escape(self.summary())}</p>")
         return {
@@ -354,7 +355,7 @@ def records_in(outputs):
 
 
 def _json_number(value):
-    """JSON has no NaN or infinity: NaN becomes null, an infinity "inf" or "-inf"."""
+    """JSON has no NaN or infinity: NaN is null, infinity "inf" or "-inf"."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else str(value)
     return value
