@@ -168,10 +168,10 @@ def _run(target: Target) -> tuple[Target, list[tuple[str, str | None]], float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _start_worker(workers: int, parent: int) -> None:
+def _start_worker(parent: int) -> None:
     from bookbuild.execute import _start_worker as start_bookbuild_worker
 
-    start_bookbuild_worker(workers > 1, parent)
+    start_bookbuild_worker(parent)
 
 
 def main() -> int:
@@ -189,7 +189,7 @@ def main() -> int:
     survivors = []
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context, initializer=_start_worker,
-                                                initargs=(args.workers, os.getpid())) as pool:
+                                                initargs=(os.getpid(),)) as pool:
         baseline = {chapter: pool.submit(_execute, chapter, None)
                     for chapter in sorted({c for t in chosen for c in t.chapters})}
         broken = {chapter: failure for chapter, future in baseline.items() if (failure := future.result())}

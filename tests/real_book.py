@@ -1,16 +1,21 @@
-"""The real book, built once per test session into a scratch copy of the repository.
+"""The real book, built once per test session into a scratch copy of the repository, and served.
 
-The copy holds the book's sources and configuration and links to ``code/``; the package
-is the installed one, so the build is exactly what ``make html`` and ``make pdf`` do.
+The copy holds the book's sources and configuration and links to ``code/``; the packages
+are the installed ones, so the build is exactly what ``make site`` does. The website is
+served on localhost for the whole session, and built with ``BOOK_BASE_URL`` pointing at
+that server, so the reader notebooks' links and install cells point at it too.
 """
 
 from __future__ import annotations
 
 import functools
+import http.server
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,15 +26,31 @@ def scratch_copy() -> Path:
     root = Path(tempfile.mkdtemp(prefix="real-book-"))
     for name in ("_config.yml", "_toc.yml", "requirements.txt"):
         shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    for folder in ("book", "binder"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
     (root / "code").symlink_to(REPO / "code")
     return root
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@functools.cache
+def site_url() -> str:
+    """The session's server of the scratch copy's website: ``http://127.0.0.1:<port>/``."""
+    html = scratch_copy() / "_build" / "html"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(html)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def run_bookbuild(command: str, root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bookbuild", command, "--root", str(root)],
         cwd=root, capture_output=True, text=True, timeout=1800,
+        env=dict(os.environ, BOOK_BASE_URL=site_url()),
     )
 
 

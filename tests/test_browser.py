@@ -7,17 +7,14 @@ chapter's term; a quiz's solution opens on click; the PDF link serves the PDF.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
-from real_book import built_site
+from real_book import built_site, site_url
 
 pytestmark = pytest.mark.slow
 
@@ -26,21 +23,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update"]
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def site():
     root, _ = built_site()
-    html = root / "_build" / "html"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(html)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield html, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    return root / "_build" / "html", site_url().rstrip("/")
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ class BookConfig:
     output_cap_mb: float  # the largest outputs one cell may store
     tracked_packages: tuple[str, ...]
     requirements: Path
+    base_url: str  # where the website is published (html.baseurl, or BOOK_BASE_URL)
 
     @property
     def build_dir(self) -> Path:
@@ -72,7 +73,17 @@ def load_config(root: Path) -> BookConfig:
         output_cap_mb=float(sphinx_config.get("bookbuild_output_cap_mb", 1)),
         tracked_packages=tuple(sphinx_config.get("bookbuild_tracked_packages", ["nnmath"])),
         requirements=root / sphinx_config.get("bookbuild_requirements", "requirements.txt"),
+        base_url=_base_url((config.get("html") or {}).get("baseurl", "")),
     )
+
+
+def _base_url(configured: str) -> str:
+    from bookbuild.provenance import base_url
+
+    try:
+        return base_url(configured)
+    except ValueError as error:
+        raise BookError(str(error)) from error
 
 
 def _read_yaml(path: Path) -> dict:

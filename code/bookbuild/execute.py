@@ -43,6 +43,9 @@ from bookbuild.keys import execution_key
 from bookbuild.processes import die_with_parent
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# The kernels' environment: what makes two runs, on two machines, print the same.
+KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                      "PYTHONHASHSEED": "0"}
 RECENT_RESULTS = 3  # stored results kept per chapter: its current one and the two before
 MANIFEST = "recent.json"
 
@@ -97,7 +100,7 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(
             min(workers, len(pending)), mp_context=context, initializer=_start_worker,
-            initargs=(workers > 1, os.getpid()),
+            initargs=(os.getpid(),),
         )
         try:
             futures = {pool.submit(execute_chapter, job.chapter, job.key, config): job for job in pending}
@@ -116,15 +119,17 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
     return ordered
 
 
-def _start_worker(single_thread: bool, build_pid: int) -> None:
-    """Pool initializer: die with the build, leave Ctrl-C to it, set up the kernels' zygote."""
+def _start_worker(build_pid: int) -> None:
+    """Pool initializer: die with the build, leave Ctrl-C to it, set up the kernels' zygote.
+
+    The kernels' environment is set here, before the zygote imports anything: one BLAS and
+    OpenMP thread (chapters run side by side, and the order of a threaded sum would change
+    the last digits of what they print from one machine to the next) and a fixed hash seed.
+    """
     die_with_parent(build_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build stops us; no traceback from here
-    if single_thread:
-        # Chapters run side by side: one BLAS/OpenMP thread each avoids oversubscribing the cores.
-        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ[variable] = "1"
-    os.environ["PYTHONHASHSEED"] = "0"
+    for variable in KERNEL_ENVIRONMENT:
+        os.environ[variable] = KERNEL_ENVIRONMENT[variable]
     factory = KernelProvisionerFactory.instance()
     if zygote.PROVISIONER_NAME not in factory.get_provisioner_entries():
         print("bookbuild: the kernel zygote is not registered, so every kernel starts from scratch "

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from bookbuild.book import read_notebook
+from bookbuild.book import first_source_line, read_notebook
 from bookbuild.macros import Macro
 
 FENCE_OPEN = re.compile(
@@ -39,6 +39,10 @@ EXPLICIT_TITLE = re.compile(r"^(?P<title>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 TARGET = re.compile(r"^\s*\((?P<label>[^()\s]+)\)=\s*$")
 ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error", "seealso"}
 DROPPED_DIRECTIVES = {"index"}
+# What the converter handles; anything else in a chapter with code fails the build.
+KNOWN_DIRECTIVES = {"literalinclude", "exercise", "solution", "solution-start", "solution-end", "admonition",
+                    "math", "code-block", *ADMONITIONS, *DROPPED_DIRECTIVES}
+KNOWN_ROLES = {"eq", "ref", "numref", "doc", "cite", "index", "math"}
 
 
 class ConversionError(Exception):
@@ -76,9 +80,10 @@ def reader_notebook(chapter: Chapter, links: Links, macros: list[Macro], preface
              nbformat.v4.new_markdown_cell(preface),
              nbformat.v4.new_code_cell(install)]
     code_index = 0
+    lines = chapter.text.splitlines()
     for cell, fence in zip(source.cells, fences, strict=True):
         if cell.cell_type == "markdown":
-            text = converter.markdown(cell.source, fence)
+            text = converter.markdown(cell.source, first_source_line(lines, fence, cell.source))
             if text.strip():
                 cells.append(nbformat.v4.new_markdown_cell(text))
             continue

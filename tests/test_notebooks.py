@@ -1,0 +1,180 @@
+"""Reader notebooks: MyST resolved into what Jupyter shows, unknown constructs refused by file and line."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import nbformat
+import pytest
+from bookbuild import notebooks
+from bookbuild.book import read_notebook
+from bookbuild.macros import read_macros
+from bookbuild.provenance import base_url
+from fixture_book import HEADER, REPO
+
+SITE = "https://example.org/book/"
+KNOWN = {
+    ("eq", "eq-x"): notebooks.Link("(2.1)", f"{SITE}book/a.html#equation-eq-x"),
+    ("numref", "ex-a-1"): notebooks.Link("Exercise 2.1", f"{SITE}book/a.html#ex-a-1"),
+    ("numref", "fig-a"): notebooks.Link("Fig. 2.1", f"{SITE}book/a.html#fig-a"),
+    ("ref", "fix-a"): notebooks.Link("Correction: a is not z", f"{SITE}book/a.html#fix-a"),
+    ("doc", "notation"): notebooks.Link("Notation", f"{SITE}book/notation.html"),
+    ("cite", "amine2020dismantling"): notebooks.Link("Ami20", f"{SITE}book/references.html#id5"),
+    ("cite", "clark2021backprop"): notebooks.Link("Cla21", f"{SITE}book/references.html#id6"),
+}
+
+
+def links(role, target):
+    return KNOWN.get((role, target))
+
+
+CHAPTER = HEADER + textwrap.dedent("""\
+    (chapter-a)=
+    # A chapter
+
+    A neuron computes {eq}`eq-x`, as in {doc}`notation` and {cite}`amine2020dismantling,clark2021backprop`;
+    see {ref}`fix-a`, {numref}`fig-a`, {numref}`Figure {number} <fig-a>` and the {index}`bias <single: bias>`.
+    % a comment readers never see
+
+    $$
+    z = \\vw\\T \\vx + b
+    $$ (eq-x)
+    % definition: one neuron
+
+    ```{literalinclude} /code/nnmath/activations.py
+    :pyobject: sigmoid_prime
+    ```
+
+    (fix-a)=
+    :::{admonition} Correction
+    :class: note
+    The source writes $a$ for $z$: {eq}`eq-x`.
+    :::
+
+    ```{code-cell} ipython3
+    :tags: [hide-input]
+    :mystnb:
+    :  figure:
+    :    caption: A picture of $z$.
+    :    name: fig-a
+    print(1 + 1)
+    ```
+
+    ```{exercise} Why $z$?
+    :label: ex-a-1
+
+    Explain {eq}`eq-x`.
+    ```
+
+    ````{solution} ex-a-1
+    :class: dropdown
+
+    Because of the **bias**.
+
+    ```python
+    z = w @ x + b
+    ```
+    ````
+
+    ```{index} single: neuron
+    ```
+    """)
+
+
+def executed(text: str) -> nbformat.NotebookNode:
+    """The chapter as the build stores it: its code cells with outputs."""
+    notebook = read_notebook(text)
+    for count, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+        cell.execution_count = count
+    return notebook
+
+
+def convert(text: str = CHAPTER) -> nbformat.NotebookNode:
+    chapter = notebooks.Chapter("book/a.md", text, executed(text), REPO)
+    macros = read_macros(REPO / "book" / "macros.tex")
+    return notebooks.reader_notebook(chapter, links, macros, "Chapter 2 of the book.", "print('install')")
+
+
+def markdown(notebook) -> str:
+    return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+
+
+MYST = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(```+|:::+)\s*\{|^\s*\([^()\s]+\)=\s*$|^%", re.M)
+
+
+def test_the_notebook_opens_with_macros_a_preface_and_the_install_cell():
+    notebook = convert()
+    first, preface, install = notebook.cells[:3]
+    assert first.cell_type == "markdown" and "\\newcommand{\\vw}{\\mathbf{w}}" in first.source
+    assert "\\newcommand{\\pd}[2]{\\frac{\\partial #1}{\\partial #2}}" in first.source
+    assert preface.source == "Chapter 2 of the book."
+    assert install.cell_type == "code" and install.source == "print('install')"
+    nbformat.validate(notebook)
+    assert [cell.id for cell in notebook.cells] == [f"cell-{i}" for i in range(len(notebook.cells))]
+
+
+def test_no_myst_is_left_and_every_construct_becomes_what_jupyter_shows():
+    text = markdown(convert())
+    assert not MYST.search(text), MYST.search(text)
+    assert f"[(2.1)]({SITE}book/a.html#equation-eq-x)" in text
+    assert f"[Notation]({SITE}book/notation.html)" in text
+    assert f"[[Ami20]({SITE}book/references.html#id5), [Cla21]({SITE}book/references.html#id6)]" in text
+    assert f"[Correction: a is not z]({SITE}book/a.html#fix-a)" in text
+    assert f"[Fig. 2.1]({SITE}book/a.html#fig-a), [Figure 2.1]({SITE}book/a.html#fig-a)" in text
+    assert "the bias." in text and "comment readers" not in text
+    assert "$$\nz = \\vw\\T \\vx + b \\tag{2.1}\n$$" in text
+    assert "From `code/nnmath/activations.py`, `sigmoid_prime`:\n\n```python\ndef sigmoid_prime(z):" in text
+    assert "> **Correction**\n>\n> The source writes $a$ for $z$: [(2.1)]" in text
+    assert "> **Exercise 2.1 (Why $z$?)**\n>\n> Explain [(2.1)]" in text
+    assert ("<details>\n<summary>Solution to Exercise 2.1</summary>\n\nBecause of the **bias**.\n\n```python\n"
+            "z = w @ x + b\n```\n\n</details>") in text
+
+
+def test_code_cells_keep_the_pages_outputs_and_figures_their_captions():
+    notebook = convert()
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"][1:]
+    assert [cell.source for cell in code] == ["print(1 + 1)"]
+    assert code[0].outputs[0]["text"] == "2\n" and code[0].execution_count == 1
+    assert code[0].metadata["jupyter"] == {"source_hidden": True}
+    caption = notebook.cells[notebook.cells.index(code[0]) + 1]
+    assert caption.source == "*Fig. 2.1: A picture of $z$.*"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("```{tikz}\n\\draw (0,0);\n```\n", r"book/a\.md:\d+: the directive \{tikz\} has no conversion"),
+    ("See {term}`neuron`.\n", r"book/a\.md:\d+: the role \{term\} has no conversion"),
+    ("See {eq}`eq-nowhere`.\n", r"book/a\.md:\d+: \{eq\}`eq-nowhere` names nothing the website knows"),
+    ("```{literalinclude} /code/nnmath/activations.py\n:pyobject: no_such_function\n```\n",
+     r"book/a\.md:\d+: /code/nnmath/activations\.py defines no no_such_function"),
+    ("```{literalinclude} /code/nnmath/activations.py\n:emphasize-lines: 2\n```\n",
+     r"literalinclude option\(s\) \['emphasize-lines'\] have no conversion"),
+])
+def test_an_unknown_construct_fails_naming_file_and_line(text, message):
+    chapter = HEADER + "# A\n\nSome prose.\n\n" + text
+    with pytest.raises(notebooks.ConversionError, match=message):
+        convert(chapter)
+
+
+def test_the_error_names_the_line_of_the_construct():
+    chapter = HEADER + "# A\n\nProse.\n\nMore prose with {term}`x`.\n"
+    line = chapter.splitlines().index("More prose with {term}`x`.") + 1
+    with pytest.raises(notebooks.ConversionError, match=rf"^book/a\.md:{line}: "):
+        convert(chapter)
+
+
+@pytest.mark.parametrize("value", ["ftp://example.org/", "example.org/book", "https://", "https://a b/", ""])
+def test_a_base_url_that_is_not_http_is_refused(monkeypatch, value):
+    monkeypatch.setenv("BOOK_BASE_URL", value)
+    if value == "":
+        monkeypatch.delenv("BOOK_BASE_URL")
+    with pytest.raises(ValueError, match="must be an http\\(s\\) URL"):
+        base_url("" if value == "" else "https://nnmath.github.io/nnmath-book/")
+
+
+def test_the_base_url_comes_from_the_environment_first_and_ends_with_a_slash(monkeypatch):
+    monkeypatch.delenv("BOOK_BASE_URL", raising=False)
+    assert base_url("https://nnmath.github.io/nnmath-book") == "https://nnmath.github.io/nnmath-book/"
+    monkeypatch.setenv("BOOK_BASE_URL", "http://127.0.0.1:8123")
+    assert base_url("https://nnmath.github.io/nnmath-book/") == "http://127.0.0.1:8123/"
