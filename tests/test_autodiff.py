@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays, mutually_broadcastable_shapes
-from nnmath.autodiff import Tensor, cross_entropy, to_dot, topological_order
+from nnmath.autodiff import Tensor, cross_entropy, topological_order
 from nnmath.gradcheck import assert_close_to_autograd, assert_matches_torch, check_vjp
 from nnmath.layers import MLP
 
@@ -339,23 +339,6 @@ def test_topological_order_puts_inputs_first_and_each_tensor_once():
     position = {id(t): i for i, t in enumerate(order)}
     for t in order:
         assert all(position[id(p)] < position[id(t)] for p in t._parents)
-
-
-def test_to_dot_draws_every_tensor_and_op_deterministically():
-    def graph():
-        W = Tensor(np.ones((3, 4)), requires_grad=True, name="W")
-        X = Tensor(np.ones((2, 4)), name='say "X"')
-        return cross_entropy(X @ W.T + 1.0, [0, 2])
-
-    dot = to_dot(graph())
-    assert dot == to_dot(graph())
-    assert dot.startswith("digraph {") and dot.endswith("}")
-    for text in ['label="W (3, 4)", style=filled', r'label="say \"X\" (2, 4)"', 'label="(4, 3)"',
-                 'label="transpose"', 'label="matmul"', 'label="add"', 'label="cross_entropy"', 'label="1"']:
-        assert text in dot
-    assert dot.count("shape=box") == 7 and dot.count("shape=ellipse") == 4
-    assert dot.count("style=filled") == 1  # only the parameter W, not results that require grad
-    assert dot.count("->") == 2 + 3 + 3 + 2  # inputs and output of each op
 
 
 def test_repr_shows_values_and_flag():

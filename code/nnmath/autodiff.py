@@ -62,7 +62,7 @@ class Tensor:
     requires_grad : bool
         Whether gradients with respect to this tensor are wanted.
     name : str, optional
-        A label for :func:`to_dot`'s drawing.
+        A label, for drawings of the graph.
 
     Attributes
     ----------
@@ -491,49 +491,3 @@ def topological_order(root):
             )
     return order
 
-
-def _dot_label(node):
-    """The tensor's name (if any) and its shape, or its value if it is a
-    number."""
-    shape_or_value = (
-        f"{node.data.item():.4g}" if node.ndim == 0 else str(node.shape)
-    )
-    name = (node.name or "").replace('"', r"\"")
-    return f"{name} {shape_or_value}" if name else shape_or_value
-
-
-def to_dot(root):
-    """Graphviz DOT source of the graph that computed ``root``, for drawing.
-
-    One box per tensor (its name, if any, and its shape, or value for a
-    number; parameters, the leaves that require grad, are filled) and one
-    ellipse per operation. The text depends only on the graph, so equal graphs
-    give equal text.
-
-    Book: :doc:`automatic-differentiation`
-    """
-    order = topological_order(root)
-    index = {id(node): i for i, node in enumerate(order)}
-    lines = [
-        "digraph {",
-        "  rankdir=LR;",
-        '  node [fontname="Helvetica", fontsize=10];',
-    ]
-    for i, node in enumerate(order):
-        fill = (
-            ", style=filled, fillcolor=lightblue"
-            if node.requires_grad and not node._parents
-            else ""
-        )
-        lines.append(
-            f'  t{i} [shape=box, label="{_dot_label(node)}"{fill}];'
-        )
-        if node._parents:
-            lines.append(f'  op{i} [shape=ellipse, label="{node._op}"];')
-            lines.extend(
-                f"  t{index[id(parent)]} -> op{i};"
-                for parent in node._parents
-            )
-            lines.append(f"  op{i} -> t{i};")
-    lines.append("}")
-    return "\n".join(lines)
