@@ -168,13 +168,16 @@ def _run(target: Target) -> tuple[Target, list[tuple[str, str | None]], float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(parent: int, ipython_dir: str) -> None:
     from bookbuild.execute import _start_worker as start_bookbuild_worker
 
-    start_bookbuild_worker(parent)
+    start_bookbuild_worker(parent, ipython_dir)
 
 
 def main() -> int:
+    from bookbuild.book import load_config
+    from bookbuild.execute import _ipython_dir
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", action="append", help="only this function (repeatable)")
@@ -189,7 +192,7 @@ def main() -> int:
     survivors = []
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context, initializer=_start_worker,
-                                                initargs=(os.getpid(),)) as pool:
+                                                initargs=(os.getpid(), str(_ipython_dir(load_config(REPO))))) as pool:
         baseline = {chapter: pool.submit(_execute, chapter, None)
                     for chapter in sorted({c for t in chosen for c in t.chapters})}
         broken = {chapter: failure for chapter, future in baseline.items() if (failure := future.result())}

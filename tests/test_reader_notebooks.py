@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from bookbuild.keys import KERNEL_ENVIRONMENT
 from real_book import REPO, built_site, site_url
 from test_mutation import load_mutation_script
 
@@ -33,10 +34,6 @@ NODE = REPO / "tests" / "node"
 MYST = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(```+|:::+)\s*\{|^\s*\([^()\s]+\)=\s*$|^%", re.M)
 PINNED = {line.split("==")[0].lower(): line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
           if "==" in line and not line.startswith("#")}
-# The kernels' environment in the build (bookbuild.execute.KERNEL_ENVIRONMENT): the same here,
-# so that sums are added in the same order and the last digits printed are the same.
-KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                      "PYTHONHASHSEED": "0"}
 RUNNER = """
 import sys, nbformat
 from nbclient import NotebookClient
@@ -152,7 +149,7 @@ def _run(python: Path, notebook: Path) -> tuple[Path, float]:
     start = time.monotonic()
     process = subprocess.run([str(python), "-c", RUNNER, str(notebook), str(out), str(notebook.parent)],
                              cwd=notebook.parent, capture_output=True, text=True,
-                             env={**os.environ, **KERNEL_ENVIRONMENT, "PYTHONPATH": ""})
+                             env={**os.environ, **KERNEL_ENVIRONMENT, "PYTHONPATH": ""})  # as the build
     assert process.returncode == 0, f"{notebook.name}:\n{process.stderr[-4000:]}"
     return out, time.monotonic() - start
 

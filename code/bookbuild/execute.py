@@ -39,13 +39,10 @@ from traitlets.config import Config
 
 from bookbuild import zygote
 from bookbuild.book import BookConfig, first_source_line, read_notebook
-from bookbuild.keys import execution_key
+from bookbuild.keys import KERNEL_CONFIG, KERNEL_ENVIRONMENT, execution_key
 from bookbuild.processes import die_with_parent
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-# The kernels' environment: what makes two runs, on two machines, print the same.
-KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                      "PYTHONHASHSEED": "0"}
 RECENT_RESULTS = 3  # stored results kept per chapter: its current one and the two before
 MANIFEST = "recent.json"
 
@@ -100,7 +97,7 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(
             min(workers, len(pending)), mp_context=context, initializer=_start_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), str(_ipython_dir(config))),
         )
         try:
             futures = {pool.submit(execute_chapter, job.chapter, job.key, config): job for job in pending}
@@ -119,17 +116,25 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
     return ordered
 
 
-def _start_worker(build_pid: int) -> None:
+def _ipython_dir(config: BookConfig) -> Path:
+    """The kernels' IPython configuration: figures as SVG (the website) and PDF (the book)."""
+    profile = config.build_dir / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    return profile.parent
+
+
+def _start_worker(build_pid: int, ipython_dir: str) -> None:
     """Pool initializer: die with the build, leave Ctrl-C to it, set up the kernels' zygote.
 
     The kernels' environment is set here, before the zygote imports anything: one BLAS and
     OpenMP thread (chapters run side by side, and the order of a threaded sum would change
-    the last digits of what they print from one machine to the next) and a fixed hash seed.
+    the last digits of what they print from one machine to the next), a fixed hash seed,
+    and the IPython configuration of :func:`_ipython_dir`.
     """
     die_with_parent(build_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build stops us; no traceback from here
-    for variable in KERNEL_ENVIRONMENT:
-        os.environ[variable] = KERNEL_ENVIRONMENT[variable]
+    os.environ.update(KERNEL_ENVIRONMENT, IPYTHONDIR=ipython_dir)
     factory = KernelProvisionerFactory.instance()
     if zygote.PROVISIONER_NAME not in factory.get_provisioner_entries():
         print("bookbuild: the kernel zygote is not registered, so every kernel starts from scratch "

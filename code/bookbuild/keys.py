@@ -2,7 +2,8 @@
 
 A chapter's outputs are a function of its code cells, of the package modules those
 cells import (directly or through other modules of the package), of the pinned
-requirements and of the Python version. The key hashes exactly these, so
+requirements, of the Python version and of the kernel's environment and configuration
+(below). The key hashes exactly these, so
 
 * editing a chapter's code, or a module it imports, changes its key (it re-executes);
 * editing a module it does not import, or a chapter's prose, leaves its key alone;
@@ -24,7 +25,16 @@ from pathlib import Path
 
 import nbformat
 
-KEY_FORMAT = "bookbuild-key-1"
+KEY_FORMAT = "bookbuild-key-2"
+# The kernels' environment: what makes two runs, on two machines, print the same. One BLAS
+# and OpenMP thread (the order of a threaded sum changes the last digits), a fixed hash seed.
+KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                      "PYTHONHASHSEED": "0"}
+# The kernels' IPython configuration: every figure kept as SVG and as PDF (the website shows
+# the one, the PDF the other, both vector); no history (kernels run side by side).
+KERNEL_CONFIG = """c.InlineBackend.figure_formats = {"svg", "pdf"}
+c.HistoryManager.enabled = False
+"""
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
@@ -117,5 +127,5 @@ def execution_key(notebook: nbformat.NotebookNode, packages: tuple[str, ...], re
         for path in chapter_dependencies(notebook, packages)
     ]
     pinned = requirements.read_text() if requirements.is_file() else ""
-    payload = [KEY_FORMAT, sys.version, kernel, cells, dependencies, pinned]
+    payload = [KEY_FORMAT, sys.version, kernel, KERNEL_ENVIRONMENT, KERNEL_CONFIG, cells, dependencies, pinned]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]

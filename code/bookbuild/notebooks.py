@@ -90,7 +90,7 @@ def reader_notebook(chapter: Chapter, links: Links, macros: list[Macro], preface
         stored = executed[code_index]
         code_index += 1
         code = nbformat.v4.new_code_cell(cell.source)
-        code.outputs = stored.outputs
+        code.outputs = [_for_jupyter(output) for output in stored.outputs]
         code.execution_count = stored.execution_count
         tags = cell.metadata.get("tags", [])
         if tags:
@@ -110,6 +110,14 @@ def reader_notebook(chapter: Chapter, links: Links, macros: list[Macro], preface
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index}"  # the same ids on every build
     return notebook
+
+
+def _for_jupyter(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An output without its PDF figure (the book's PDF uses it; Jupyter shows the SVG)."""
+    if "data" in output and "application/pdf" in output["data"] and len(output["data"]) > 1:
+        output = nbformat.from_dict(dict(output))
+        output["data"] = {mime: value for mime, value in output["data"].items() if mime != "application/pdf"}
+    return output
 
 
 def macro_cell(macros: list[Macro]) -> str:
