@@ -194,7 +194,7 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
         return result(failure=oversized)
     # What the execution status page shows of the run that produced the page.
     notebook.metadata["bookbuild"] = {
-        "executed": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "executed": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
         "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "key": key,
     }
     temporary = stored_path(config, key).with_suffix(".tmp")

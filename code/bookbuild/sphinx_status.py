@@ -24,7 +24,7 @@ from bookbuild.book import has_code_cells, read_notebook, store_dir, toc_chapter
 from bookbuild.keys import execution_key
 from bookbuild.tables import table
 
-HEADER = ("Chapter", "Last run", "Seconds", "CPU seconds", "Execution key", "Result")
+HEADER = ("Chapter", "Last run (UTC)", "Seconds", "CPU seconds", "Execution key", "Result")
 
 
 class status_placeholder(nodes.General, nodes.Element):
@@ -75,10 +75,10 @@ def _resolve(app: Sphinx, doctree: nodes.document, docname: str) -> None:
                 nodes.Text(run["executed"]),
                 nodes.Text(f"{run['seconds']:.1f}" if run["seconds"] is not None else ""),
                 nodes.Text(f"{run['cpu_seconds']:.1f}" if run["cpu_seconds"] is not None else ""),
-                nodes.literal(text=run["key"]),
+                nodes.literal(text=run["key"][:12]),  # as git abbreviates a commit
                 nodes.Text(run["result"]),
             ])
-        placeholder.replace_self(table(HEADER, (30, 18, 8, 10, 26, 8), rows, ["execution-status"]))
+        placeholder.replace_self(table(HEADER, (30, 18, 8, 10, 16, 8), rows, ["execution-status"]))
 
 
 def setup(app: Sphinx) -> None:
