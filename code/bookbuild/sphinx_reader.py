@@ -60,32 +60,6 @@ def _configure(app: Sphinx, config) -> None:
                                f"on this page was computed from that code (<a href=\"{status}\">execution "
                                "status</a>).</p>")
     config.html_theme_options = options
-    elements = dict(config.latex_elements or {})
-    elements["maketitle"] = _title_page(config)
-    config.latex_elements = elements
-
-
-def _title_page(config) -> str:
-    """The PDF's title page: title, authors, edition and date, and what built it."""
-    built = provenance()
-    return rf"""\begin{{titlepage}}
-\centering
-\vspace*{{0.25\textheight}}
-{{\Huge\bfseries {_latex(config.html_title)}\par}}
-\vspace{{2em}}
-{{\Large {_latex(config.author)}\par}}
-\vfill
-{{\large Edition {_latex(built.version)}, {built.date}\par}}
-\vspace{{1em}}
-{{\small Built from nnmath {_latex(built.wheel_version)} (commit {_latex(built.commit_text)})\\
-with Python {built.python}, NumPy {built.numpy} and PyTorch {_latex(built.torch)}.\\
-Every output in this book was computed from that code.\par}}
-\end{{titlepage}}
-"""
-
-
-def _latex(text: str) -> str:
-    return "".join("\\" + char if char in "#$%&_{}" else char for char in str(text))
 
 
 def _chapter_notebook(docname: str) -> str:

@@ -7,8 +7,11 @@ from docutils import nodes
 
 def table(header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[nodes.Node]],
           classes: list[str]) -> nodes.table:
-    """A table with a header row; each cell holds one node (text, a link, a literal)."""
-    result = nodes.table(classes=classes)
+    """A table with a header row; each cell holds one node (text, a link, a literal).
+
+    ``widths`` are relative column widths, which the PDF keeps (the table fits the page).
+    """
+    result = nodes.table(classes=[*classes, "colwidths-given"])
     group = nodes.tgroup(cols=len(header))
     result += group
     for width in widths:
