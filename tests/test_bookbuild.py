@@ -135,3 +135,32 @@ def test_a_forked_kernel_is_alive_while_its_pid_exists():
     kernel.kill()
     process.wait()  # our child here, so we reap it; the zygote reaps its kernels at once
     assert kernel.poll() == 0 and kernel.wait(timeout=1) == 0
+
+
+def test_listings_keep_each_docstrings_summary_and_every_line_of_code():
+    from bookbuild.listings import caption, trim_docstrings
+
+    method = '''    def backward(self, delta):
+        r"""Backpropagate the layer's error
+        through it.
+
+        .. math:: \\frac{\\partial L}{\\partial W} = \\delta^T A
+        """
+        text = """not a docstring"""
+        return delta @ self.W
+'''
+    assert trim_docstrings(method) == '''    def backward(self, delta):
+        """Backpropagate the layer's error through it."""
+        text = """not a docstring"""
+        return delta @ self.W
+'''
+    assert trim_docstrings("def f():\n    return 1\n") == "def f():\n    return 1\n"
+    assert caption("/code/nnmath/layers.py", "Linear.backward") == "code/nnmath/layers.py: Linear.backward"
+
+
+def test_a_listings_summary_reads_as_text_not_as_markup():
+    from bookbuild.listings import plain
+
+    assert plain(r"Backpropagate :math:`\delta = \partial \mathcal{L} / \partial Z` through ``Linear``.") == \
+        "Backpropagate δ = ∂ℒ / ∂Z through Linear."
+    assert plain(r"Compute :math:`Z = A W^T + \mathbf{1} b^T`.") == "Compute Z = A Wᵀ + 1 bᵀ."

@@ -125,7 +125,8 @@ def test_no_myst_is_left_and_every_construct_becomes_what_jupyter_shows():
     assert f"[Fig. 2.1]({SITE}book/a.html#fig-a), [Figure 2.1]({SITE}book/a.html#fig-a)" in text
     assert "the bias." in text and "comment readers" not in text
     assert "$$\nz = \\vw\\T \\vx + b \\tag{2.1}\n$$" in text
-    assert "From `code/nnmath/activations.py`, `sigmoid_prime`:\n\n```python\ndef sigmoid_prime(z):" in text
+    assert ('*code/nnmath/activations.py: sigmoid_prime*\n\n```python\ndef sigmoid_prime(z):\n'
+            '    """Derivative of the sigmoid, elementwise."""\n') in text
     assert "> **Correction**\n>\n> The source writes $a$ for $z$: [(2.1)]" in text
     assert "> **Exercise 2.1 (Why $z$?)**\n>\n> Explain [(2.1)]" in text
     assert ("<details>\n<summary>Solution to Exercise 2.1</summary>\n\nBecause of the **bias**.\n\n```python\n"

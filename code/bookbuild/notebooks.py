@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from bookbuild import listings
 from bookbuild.book import first_source_line, read_notebook
 from bookbuild.macros import Macro
 
@@ -264,14 +265,10 @@ class _Converter:
         if not file.is_file():
             raise self.error(number, f"literalinclude of {path}, which does not exist")
         code = file.read_text()
-        shown = path.lstrip("/")
         if "pyobject" in options:
             code = _pyobject(code, options["pyobject"])
             if code is None:
                 raise self.error(number, f"{path} defines no {options['pyobject']}")
-            shown = f"`{shown}`, `{options['pyobject']}`"
-        else:
-            shown = f"`{shown}`"
         unknown = set(options) - {"pyobject", "language", "caption", *BOUNDS}
         if unknown:
             raise self.error(number, f"literalinclude option(s) {sorted(unknown)} have no conversion")
@@ -280,7 +277,11 @@ class _Converter:
                 code = _bound(code, options[option], inclusive, is_start)
                 if code is None:
                     raise self.error(number, f"{path}: no line contains {options[option]!r} ({option})")
-        return [f"From {shown}:", "", f"```{options.get('language', 'python')}", code.rstrip("\n"), "```", ""]
+        language = options.get("language", "python")
+        if path.startswith(listings.PACKAGE_PREFIX) and language == "python":
+            code = listings.trim_docstrings(code)
+        title = options.get("caption") or listings.caption(path, options.get("pyobject"))
+        return [f"*{title}*", "", f"```{language}", code.rstrip("\n"), "```", ""]
 
     # Inline
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sphinx.config import Config
 from sphinx.util import logging
 
 from bookbuild import sphinx_latex, sphinx_ledger, sphinx_reader, sphinx_status
+from bookbuild.listings import PackageLiteralInclude
 from bookbuild.book import built_pdf, has_code_cells, read_notebook, store_dir
 from bookbuild.keys import chapter_dependencies, code_cells, execution_key
 from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
@@ -123,7 +125,16 @@ def _copy_pdf(app: Sphinx, exception: Exception | None) -> None:
         shutil.copyfile(built_pdf(Path(app.srcdir)), Path(app.outdir) / PDF_IN_SITE)
 
 
+def _pipeline_digest() -> str:
+    """A digest of this package's code: when the pipeline changes, Sphinx reads every page again."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def setup(app: Sphinx) -> dict:
+    app.add_config_value("bookbuild_pipeline_digest", _pipeline_digest(), "env")
     app.add_config_value("bookbuild_tracked_packages", ["nnmath"], "env")
     app.add_config_value("bookbuild_requirements", "requirements.txt", "env")
     app.add_config_value("bookbuild_macros", "book/macros.tex", "env")
@@ -134,6 +145,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("source-read", _check_chapter)
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _copy_pdf)
+    app.add_directive("literalinclude", PackageLiteralInclude, override=True)
     sphinx_ledger.setup(app)
     sphinx_reader.setup(app)
     sphinx_status.setup(app)
