@@ -24,9 +24,9 @@ from sphinx.config import Config
 from sphinx.util import logging
 
 from bookbuild import sphinx_latex, sphinx_ledger, sphinx_reader, sphinx_status
-from bookbuild.listings import PackageLiteralInclude
 from bookbuild.book import built_pdf, has_code_cells, read_notebook, store_dir
 from bookbuild.keys import chapter_dependencies, code_cells, execution_key
+from bookbuild.listings import PackageLiteralInclude
 from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
 
 logger = logging.getLogger(__name__)
