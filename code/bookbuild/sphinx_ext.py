@@ -75,6 +75,8 @@ def _configure(app: Sphinx, config: Config) -> None:
     elements = dict(config.latex_elements or {})
     elements["preamble"] = elements.get("preamble", "") + latex_preamble(macros)
     config.latex_elements = elements
+    # One search box, the sidebar's: the theme's top bar would add a second one.
+    config.html_theme_options = {**(config.html_theme_options or {}), "navbar_persistent": []}
 
 
 def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:

@@ -3,11 +3,14 @@ r"""The PDF reads like a printed textbook: what the LaTeX builder gets besides t
 When the LaTeX builder has assembled the whole book into one document:
 
 * each part of ``_toc.yml`` starts with ``\part{<caption>}``, so the contents list the parts;
-  the unnumbered last part holds the appendices (lettered, their "Appendix: " prefix dropped);
+  the unnumbered last part holds the appendices, lettered;
 * the bibliography is printed once, inside the references chapter, with no second heading;
 * each chapter's solutions are collected at its end, in a section of their own; each exercise
   links to its solution, each solution back to its exercise;
 * the code of a figure's hidden cell (``hide-input``) is not printed, only the figure;
+* the landing page's text is a preface, "About this book";
+* a grid of cards (the landing page's "At a glance") becomes a list: each card's title, linked
+  where the card links, then its text;
 * code outputs are printed in white frames, inputs in grey boxes, so the two are told apart.
 
 The title page gives the edition and date and what built the book (:mod:`bookbuild.provenance`).
@@ -26,7 +29,6 @@ from sphinx.application import Sphinx
 
 from bookbuild.provenance import provenance
 
-APPENDIX_PREFIX = "Appendix: "
 PREAMBLE = r"""
 % bookbuild.sphinx_latex: the contents are "Contents"; the bibliography is the list of the
 % references chapter (no heading of its own); outputs in white frames, inputs in grey.
@@ -41,6 +43,10 @@ PREAMBLE = r"""
   \sphinxsetup{VerbatimColor={RGB}{255,255,255}, VerbatimBorderColor={RGB}{150,150,150},
                verbatimwithframe=true}}{}
 """
+
+
+PREFACE = "\\chapter*{About this book}\\addcontentsline{toc}{chapter}{About this book}" \
+          "\\markboth{About this book}{About this book}\n"
 
 
 def _parts(root: Path) -> list[tuple[str, list[str], bool]]:
@@ -88,15 +94,35 @@ def _resolve(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         marks = [nodes.raw("", f"\\part{{{_latex(caption)}}}\n", format="latex")]
         if not numbered:
             marks.insert(0, nodes.raw("", "\\appendix\n", format="latex"))
-            for chapter in present:
-                for title in list(chapter.findall(nodes.title))[:1]:
-                    text = title.astext()
-                    if text.startswith(APPENDIX_PREFIX):
-                        title.children = [nodes.Text(text[len(APPENDIX_PREFIX):].capitalize())]
         first.parent.insert(first.parent.index(first), marks)
+    _cards_as_lists(doctree)
+    first_chapter = next(doctree.findall(addnodes.start_of_file), None)
+    if first_chapter is not None:  # the landing page's text, before Part I: a preface
+        first_chapter.parent.insert(0, nodes.raw("", PREFACE, format="latex"))
     for chapter in chapters.values():
         _hide_figure_code(chapter)
         _collect_solutions(chapter)
+
+
+def _cards_as_lists(doctree: nodes.Element) -> None:
+    def has_class(name):
+        return lambda node: isinstance(node, nodes.container) and name in node.get("classes", [])
+
+    for grid in list(doctree.findall(has_class("sd-container-fluid"))):
+        items = nodes.bullet_list()
+        for card in grid.findall(has_class("sd-card")):
+            title = next(card.findall(has_class("sd-card-title"))).astext()
+            link = next(card.findall(nodes.reference), None)
+            heading = nodes.strong(text=title)
+            if link is not None:
+                heading = nodes.reference("", "", heading, **{k: link[k] for k in ("refid", "refuri", "internal")
+                                                              if k in link.attributes})
+            paragraph = nodes.paragraph("", "", heading, nodes.Text(". "))
+            for text in card.findall(lambda node: isinstance(node, nodes.paragraph)
+                                     and "sd-card-text" in node.get("classes", [])):
+                paragraph += text.children
+            items += nodes.list_item("", paragraph)
+        grid.replace_self(items)
 
 
 def _hide_figure_code(chapter: nodes.Element) -> None:
