@@ -23,7 +23,7 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
 
-from bookbuild import sphinx_latex, sphinx_ledger, sphinx_reader, sphinx_status
+from bookbuild import sphinx_a11y, sphinx_latex, sphinx_ledger, sphinx_reader, sphinx_status
 from bookbuild.book import built_pdf, has_code_cells, read_notebook, store_dir
 from bookbuild.keys import chapter_dependencies, code_cells, execution_key
 from bookbuild.listings import PackageLiteralInclude
@@ -152,4 +152,5 @@ def setup(app: Sphinx) -> dict:
     sphinx_reader.setup(app)
     sphinx_status.setup(app)
     sphinx_latex.setup(app)
+    sphinx_a11y.setup(app)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
