@@ -181,6 +181,10 @@ def test_a_no_op_rebuild_skips_sphinx_and_any_change_runs_it_again(book):
         assert skipped not in result.output, name
         assert page.is_file() and "Some prose about one" in page.read_text(), name
         assert skipped in book.build().output, name
+    # A static file that changes again reaches the site, although no page is out of date.
+    book.write("book/_static/extra.css", "p { margin: 1px; }\n")
+    assert book.build().returncode == 0
+    assert (book.root / "_build" / "html" / "_static" / "extra.css").read_text() == "p { margin: 1px; }\n"
 
 
 def test_only_what_changed_is_executed_again(book):

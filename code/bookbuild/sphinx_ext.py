@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -72,6 +73,10 @@ def _configure(app: Sphinx, config: Config) -> None:
     mathjax = dict(config.mathjax3_config or {})
     mathjax["tex"] = {**mathjax.get("tex", {}), "macros": mathjax_macros(macros)}
     config.mathjax3_config = mathjax
+    # The search page reads the macros to show formulas in its snippets as plain words
+    # (book/_static/search-snippets.js).
+    app.add_js_file(None, body=f"window.NNMATH_MACROS = {json.dumps(mathjax_macros(macros))};")
+    app.add_js_file("search-snippets.js")
     elements = dict(config.latex_elements or {})
     elements["preamble"] = elements.get("preamble", "") + latex_preamble(macros)
     config.latex_elements = elements
@@ -127,6 +132,20 @@ def _copy_pdf(app: Sphinx, exception: Exception | None) -> None:
         shutil.copyfile(built_pdf(Path(app.srcdir)), Path(app.outdir) / PDF_IN_SITE)
 
 
+def _static_changed(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """When only a static file changed, read the root page again: Sphinx copies static files
+    only when it writes a page, and with no page out of date it would not (the site would
+    keep the old CSS or script)."""
+    digest = hashlib.sha256()
+    for folder in app.config.html_static_path:
+        for path in sorted((Path(app.confdir) / folder).rglob("*")):
+            if path.is_file():
+                digest.update(f"{path}\0".encode() + path.read_bytes())
+    previous = getattr(env, "bookbuild_static_digest", None)
+    env.bookbuild_static_digest = digest.hexdigest()
+    return [app.config.root_doc] if previous not in (None, env.bookbuild_static_digest) else []
+
+
 def _pipeline_digest() -> str:
     """A digest of this package's code: when the pipeline changes, Sphinx reads every page again."""
     digest = hashlib.sha256()
@@ -145,6 +164,7 @@ def setup(app: Sphinx) -> dict:
     # Before MyST-NB's own config-inited handlers (priority 500), which read these values.
     app.connect("config-inited", _configure, priority=400)
     app.connect("source-read", _check_chapter)
+    app.connect("env-get-outdated", _static_changed)
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _copy_pdf)
     app.add_directive("literalinclude", PackageLiteralInclude, override=True)
