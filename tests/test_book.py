@@ -82,3 +82,40 @@ def test_a_no_op_rebuild_of_the_real_book_executes_nothing():
     process = run_bookbuild("html", scratch_copy())
     assert process.returncode == 0, process.stdout + process.stderr
     assert re.search(r"\n0 of \d+ chapters executed", process.stdout)
+
+
+def _pdf_text(root, *options) -> str:
+    return subprocess.run(["pdftotext", *options, str(root / "_build" / "pdf" / "book.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_the_pdf_plots_are_vector_and_only_data_images_are_raster():
+    """matplotlib draws vectors; an image (a digit, a matrix) keeps one pixel per entry."""
+    root, _ = built_site()
+    listing = subprocess.run(["pdfimages", "-list", str(root / "_build" / "pdf" / "book.pdf")],
+                             capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    widths = [int(line.split()[3]) for line in listing]
+    assert widths, "the digits should be in the PDF as images"
+    assert max(widths) <= 200, [line for line in listing if int(line.split()[3]) > 200]
+
+
+def test_the_pdf_reads_like_a_textbook():
+    root, _ = built_site()
+    text = _pdf_text(root)
+    contents = _pdf_text(root, "-f", "1", "-l", "6")
+    for part in ("Part I", "Foundations", "Backpropagation", "Appendices"):
+        assert part in contents, part
+    assert "Edition " in _pdf_text(root, "-f", "1", "-l", "1")  # the title page
+    assert "Solution at the end of the chapter" in text and "Solutions" in contents
+    assert text.count("References") >= 2 and "Bibliography" not in contents  # one bibliography
+    entries = {line.split("|")[0] for line in (root / "_build" / "latex" / "book.idx").read_text().splitlines()}
+    assert len(entries) >= 100, f"the back-of-book index has {len(entries)} entries"
+    assert re.search(r"\nIndex\n", text)
+
+
+def test_no_text_in_the_pdf_is_mangled():
+    root, _ = built_site()
+    text = _pdf_text(root)
+    assert not re.search("Ã|â€|\ufffd", text)
+    assert "https://www.ics.uci.edu/~pjsadows/" in text.replace("\n", "")
+    assert "\\vb" not in text and "\\loss" not in text  # no raw macros

@@ -2,19 +2,25 @@
 
 Every page loads without console errors or failed requests; every internal link and
 image resolves; every formula is typeset by MathJax, without errors; search finds a
-chapter's term; a quiz's solution opens on click; the PDF link serves the PDF.
+chapter's term and shows it in plain words; a quiz's solution opens on click; the PDF link
+and the download menu serve the PDF. Every page, light and dark, on a desktop and on a
+phone: axe-core (WCAG 2.1 A and AA) finds no serious or critical violation, no page
+scrolls sideways, and a display equation too wide for the screen scrolls inside its block
+with a visible cue. The whole contents fit the sidebar of a 900 px high screen, with one
+search box.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
-from real_book import built_site, site_url
+from real_book import REPO, built_site, site_url
 
 pytestmark = pytest.mark.slow
 
@@ -139,4 +145,85 @@ def test_the_pdf_link_serves_the_pdf(site, browser):
     with urllib.request.urlopen(url) as response:
         assert response.status == 200
         assert response.read(4) == b"%PDF"
+    assert not problems, problems
+
+
+AXE = REPO / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+VIEWS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.is_file():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(AXE.parents[2])], check=True,
+                       capture_output=True)
+    return AXE.read_text()
+
+
+@pytest.mark.parametrize("width, scheme", VIEWS, ids=[f"{w}px-{s}" for w, s in VIEWS])
+def test_every_page_is_accessible_fits_its_screen_and_says_when_an_equation_scrolls(site, browser, axe_source,
+                                                                                      width, scheme):
+    html, base = site
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    failures = {}
+    for name in pages(html):
+        page.goto(f"{base}/{name}", wait_until="networkidle")
+        page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
+        if page.locator(".math").count():
+            wait_for_mathjax(page)
+        problems = []
+        page.add_script_tag(content=axe_source)
+        result = page.evaluate("() => axe.run(document, {runOnly: {type: 'tag', "
+                               "values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})")
+        problems += [f"axe {v['id']} ({v['impact']}): {v['nodes'][0]['html'][:120]}"
+                     for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            problems.append(f"the page scrolls sideways by {overflow} px")
+        hidden = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+            .filter(m => m.scrollWidth > m.clientWidth + 1)
+            .filter(m => { const style = getComputedStyle(m);
+                           return !['auto', 'scroll'].includes(style.overflowX)
+                                  || !style.backgroundImage.includes('radial-gradient'); })
+            .map(m => m.textContent.slice(0, 40))""")
+        problems += [f"an equation wider than the screen without a scroll cue: {text}" for text in hidden]
+        if problems:
+            failures[name] = problems
+    context.close()
+    assert not failures, failures
+
+
+def test_the_whole_contents_and_one_search_box_fit_a_900_px_screen(site, browser):
+    _, base = site
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/book/notation.html", wait_until="networkidle")
+    bottom = page.evaluate("() => document.querySelector('.sidebar-pdf-link').getBoundingClientRect().bottom")
+    assert bottom <= 900, f"the PDF link is {bottom:.0f} px down: the contents do not fit"
+    searches = page.evaluate("() => [...document.querySelectorAll('.search-button-field')]"
+                             ".filter(b => b.offsetParent !== null).length")
+    assert searches == 1
+    context.close()
+
+
+def test_the_download_menu_offers_the_notebook_and_the_books_pdf(site, browser):
+    html, base = site
+    page, problems = open_page(browser, f"{base}/book/activations.html")
+    links = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('.dropdown-download-buttons a')]"
+                          ".map(a => [a.textContent.trim(), a.getAttribute('href')]))")
+    assert links[".pdf"].endswith("_static/book.pdf") and links[".ipynb"].endswith("notebooks/activations.ipynb")
+    assert not page.evaluate("() => [...document.querySelectorAll('button, a')]"
+                             ".some(e => (e.getAttribute('onclick') || '').includes('print'))")
+    assert not problems, problems
+
+
+def test_search_snippets_read_as_words_not_tex(site, browser):
+    _, base = site
+    page, problems = open_page(browser, f"{base}/search.html?q=broadcasting")
+    page.wait_for_selector("#search-results ul.search li p.context", timeout=20000)
+    page.wait_for_function("() => document.querySelectorAll('#search-results ul.search li p.context').length >= 3")
+    snippets = page.locator("#search-results ul.search li p.context").all_inner_texts()
+    assert snippets and not [s for s in snippets if "\\" in s], snippets
+    assert any("∂" in s or "ᵀ" in s for s in snippets), snippets
     assert not problems, problems

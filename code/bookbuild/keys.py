@@ -31,8 +31,11 @@ KEY_FORMAT = "bookbuild-key-2"
 KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                       "PYTHONHASHSEED": "0"}
 # The kernels' IPython configuration: every figure kept as SVG and as PDF (the website shows
-# the one, the PDF the other, both vector); no history (kernels run side by side).
+# the one, the PDF the other, both vector), an image (a matrix, a digit) embedded at its own
+# resolution, one pixel per entry, for the viewer to scale sharply; no history (kernels run
+# side by side).
 KERNEL_CONFIG = """c.InlineBackend.figure_formats = {"svg", "pdf"}
+c.InlineBackend.rc = {"image.interpolation": "none"}
 c.HistoryManager.enabled = False
 """
 
