@@ -60,6 +60,36 @@ SQUARE = HEADER + textwrap.dedent("""\
     Why?
     ```
 
+    ```{solution} ex-square-1
+    :class: dropdown
+
+    Because.
+    ```
+
+    ```{exercise} Another question
+    :label: ex-square-2
+
+    Why not?
+    ```
+
+    ```{solution} ex-square-2
+    :class: dropdown
+
+    Because not.
+    ```
+
+    ```{exercise} A third question
+    :label: ex-square-3
+
+    How?
+    ```
+
+    ```{solution} ex-square-3
+    :class: dropdown
+
+    So.
+    ```
+
     ```python
     (not-a-label)=
     ```
@@ -73,7 +103,8 @@ def book(tmp_path):
     book.add_chapter("intro", chapter("Intro"))
     book.add_chapter("square", SQUARE)
     book.add_chapter("prose", HEADER + "# Prose\n\nMaths without code:\n\n$$\nx = 1\n$$\n")
-    book.add_chapter("numbers", chapter("Numbers", "print(6 * 7)"))
+    exercises = SQUARE[SQUARE.index("```{exercise} A question"):SQUARE.index("```python")].replace("square", "numbers")
+    book.add_chapter("numbers", chapter("Numbers", "print(6 * 7)") + "\n" + exercises)
     return book
 
 
@@ -157,6 +188,18 @@ def check_with_a_computed_label(book):
     return rf"^book/computed\.md:{line_of(path, 'check(name')}: a check whose label is not a literal string"
 
 
+def too_few_exercises(book):
+    path = book.root / "book" / "square.md"
+    path.write_text(path.read_text().split("```{exercise} Another question")[0])
+    return r"^book/square\.md: 1 exercise\(s\) with a :label:; a chapter with code has at least 3"
+
+
+def exercise_without_solution(book):
+    path = book.root / "book" / "square.md"
+    path.write_text(path.read_text().replace("```{solution} ex-square-2", "```{solution} ex-square-9"))
+    return rf"^book/square\.md:{line_of(path, 'ex-square-2') - 1}: exercise 'ex-square-2' has no solution"
+
+
 def duplicate(book, text: str, label: str):
     path = book.add_chapter("again", HEADER + f"# Again\n\n{text}\n")  # after square.md in the TOC
     here, there = line_of(path, label), line_of(book.root / "book" / "square.md", label)
@@ -214,7 +257,7 @@ def ruff_in_tests(book):
     unlisted, toc_entry_without_file, toc_not_yaml, no_header, broken_header,
     sys_path_in_a_cell, pythonpath_in_a_magic, sys_path_in_the_package,
     unchecked_equation, unchecked_math_directive, correction_without_check, check_of_an_unknown_label,
-    check_with_a_computed_label,
+    check_with_a_computed_label, too_few_exercises, exercise_without_solution,
     duplicate_target, duplicate_equation_label, duplicate_exercise_label, duplicate_figure_name,
     stray_notebook, checkpoints,
     unused_import_in_a_cell, undefined_name_in_a_later_cell, syntax_error_in_a_cell, ruff_in_tests,

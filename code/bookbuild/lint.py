@@ -11,7 +11,8 @@
 4. labels (targets, ``:label:``/``:name:`` options, equation labels) are unique across the book;
 5. no notebooks or Jupyter checkpoints in ``book/``: outputs are computed at build time only;
 6. ruff passes on ``code/`` and ``tests/`` (the repository's settings), and on each chapter's code
-   cells, linted as a notebook so that ruff knows cells and magics; its lines point into the ``.md``.
+   cells, linted as a notebook so that ruff knows cells and magics; its lines point into the ``.md``;
+7. every chapter with code has at least ``MIN_EXERCISES`` exercises, each with a solution.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from bookbuild import ledger
 from bookbuild.book import BookError, check_book, first_source_line, load_config, read_notebook
 
 PAGES_DIR = "book"
+MIN_EXERCISES = 3
+EXERCISE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})\s*\{exercise\}.*\n(?::[\w-]+:.*\n)*?:label:\s*(?P<label>\S+)", re.M)
+SOLUTION = re.compile(r"^[ \t]*(?:`{3,}|:{3,})\s*\{solution(?:-start)?\}\s*(?P<label>\S+)", re.M)
 PYTHON_DIRS = ("code", "tests")
 # Settings for chapter code on top of the repository's: a notebook imports where it first needs
 # a name (E402) and may import or define a name again in a later cell (F811); `l` is the book's
@@ -100,6 +104,7 @@ def lint_book(root: Path) -> list[str]:
     problems += _duplicate_labels(chapters)
     problems += _stray_notebooks(root)
     problems += _ledger(chapters)
+    problems += [problem for chapter in chapters for problem in _exercises(chapter)]
     problems += _ruff(root, chapters)
     return problems
 
@@ -232,6 +237,23 @@ def _ledger(chapters: list[Chapter]) -> list[str]:
                 else:
                     checked.setdefault(label, []).append(where)
     return problems + ledger.problems(claims, checked)
+
+
+# Rule 7: exercises
+
+
+def _exercises(chapter: Chapter) -> list[str]:
+    if not chapter.cells:
+        return []
+    exercises = [(chapter.text[: m.start()].count("\n") + 1, m["label"]) for m in EXERCISE.finditer(chapter.text)]
+    solved = {m["label"] for m in SOLUTION.finditer(chapter.text)}
+    problems = [f"{chapter.name}:{line}: exercise '{label}' has no solution: follow it with "
+                f"```{{solution}} {label}``` (and :class: dropdown)"
+                for line, label in exercises if label not in solved]
+    if len(exercises) < MIN_EXERCISES:
+        problems.append(f"{chapter.name}: {len(exercises)} exercise(s) with a :label:; a chapter with code has at "
+                        f"least {MIN_EXERCISES}, each with a hidden solution (see CONTRIBUTING.md)")
+    return problems
 
 
 # Rule 4: unique labels
