@@ -26,13 +26,10 @@ test: $(INSTALLED) system-deps
 check: $(INSTALLED)
 	$(BIN)/python -m pytest
 
-# Live preview at http://127.0.0.1:8000: every save executes the chapters that changed,
-# then rebuilds (sphinx-autobuild reads a conf.py generated from _config.yml, gitignored).
+# Live preview at http://127.0.0.1:8000: every save executes the chapters that changed and
+# rebuilds with a Sphinx that stays loaded (code/bookbuild/preview.py); the page reloads itself.
 preview: $(INSTALLED)
-	$(BIN)/jupyter-book config sphinx . > /dev/null
-	$(BIN)/sphinx-autobuild . _build/preview --port 8000 --watch code/nnmath \
-		--ignore "*/_build/*" --ignore "*.ipynb" --ignore "*/conf.py" \
-		--pre-build "$(BIN)/python -m bookbuild execute --jobs $(JOBS)"
+	$(BIN)/python -m bookbuild preview --jobs $(JOBS)
 
 # A new chapter from the template, listed in _toc.yml: make chapter NAME=my-topic, optionally
 # with TITLE="My topic" (default: from the name), PART="Backpropagation" or AFTER=book/notation.

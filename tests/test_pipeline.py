@@ -363,3 +363,66 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_next_build_is_correct(book):
     result = book.build()
     assert result.returncode == 0, result.output
     assert "fixed" in book.html("hangs")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_preview_rebuilds_once_per_save_shows_a_prose_edit_at_once_and_stops_quietly(book):
+    import urllib.request
+
+    path = book.add_chapter("one", chapter("One", "print('first output')"))
+    port = _free_port()
+    search_path = [str(book.root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bookbuild", "preview", "--root", str(book.root), "--port", str(port), "--jobs", "1"],
+        cwd=book.root, env=dict(os.environ, PYTHONPATH=os.pathsep.join(search_path)), start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = __import__("threading").Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")),
+                                            daemon=True)
+    reader.start()
+
+    def page() -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/book/one.html", timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            return ""
+
+    try:
+        _wait_for(lambda: "Some prose about one" in page(), 120, "the first build")
+        assert "first output" in page()
+        start = time.monotonic()
+        path.write_text(path.read_text().replace("Some prose about one", "Edited prose about one"))
+        _wait_for(lambda: "Edited prose about one" in page(), 30, "the prose edit")
+        prose_seconds = time.monotonic() - start
+        start = time.monotonic()
+        path.write_text(path.read_text().replace("first output", "second output"))
+        _wait_for(lambda: "second output" in page(), 60, "the code edit")
+        code_seconds = time.monotonic() - start
+        time.sleep(3)  # no rebuild without a save
+        rebuilds = [line for line in lines if line.startswith("rebuilt in")]
+        assert len(rebuilds) == 3, lines  # the first build, then one per save
+        print(f"\npreview: a prose edit showed in {prose_seconds:.1f} s, a code edit in {code_seconds:.1f} s")
+        assert prose_seconds < 2.5, prose_seconds
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert [line for line in stderr.splitlines() if line.strip() and "WARNING" not in line] == ["preview stopped"]

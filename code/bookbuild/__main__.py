@@ -5,7 +5,8 @@ then let Sphinx render with warnings as errors. The exit code is non-zero whenev
 any step failed, and every failing chapter is named. ``execute`` stops after the
 execution (the live preview runs it before each rebuild), ``check`` after the check,
 ``site`` builds the PDF, then the website linking to it; ``lint`` runs the chapter lint,
-``chapter NAME [--title TITLE] [--part CAPTION | --after CHAPTER]`` adds a chapter.
+``chapter NAME [--title TITLE] [--part CAPTION | --after CHAPTER]`` adds a chapter,
+``preview`` serves the book and rebuilds it on every save (:mod:`bookbuild.preview`).
 
 One build at a time per checkout: a second one waits for the first, saying so, and then
 finds its chapters executed. Ctrl-C stops the build and everything it started, with one
@@ -90,7 +91,7 @@ def pdf(config: BookConfig) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bookbuild", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["check", "execute", "html", "pdf", "site", "lint", "chapter"])
+    parser.add_argument("command", choices=["check", "execute", "html", "pdf", "site", "lint", "chapter", "preview"])
     parser.add_argument("name", nargs="?", help="with `chapter`: the new chapter's file name, kebab-case")
     parser.add_argument("--title", help="with `chapter`: the new chapter's title (default: from its name)")
     place = parser.add_mutually_exclusive_group()
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     place.add_argument("--after", help="with `chapter`: the chapter to place it after, e.g. book/notation")
     parser.add_argument("--root", type=Path, default=Path("."), help="the book's root (holds _config.yml)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
+    parser.add_argument("--port", type=int, default=8000, help="with `preview`: the port to serve on")
     args = parser.parse_args(argv)
     if args.command == "chapter":
         if not args.name:
@@ -117,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         problems = lint_book(args.root)
         print("\n".join(problems) or "lint: no problems")
         return 1 if problems else 0
+    if args.command == "preview":
+        from bookbuild import preview
+
+        try:
+            return preview.run(load_config(args.root), args.jobs, args.port)
+        except BookError as error:
+            print(f"bookbuild preview: {error}", file=sys.stderr)
+            return 1
     try:
         config = load_config(args.root)
         with build_lock(config.build_dir, f"bookbuild {args.command}"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import re
 from pathlib import Path
 
@@ -153,7 +155,17 @@ def check_book(config: BookConfig, pages_dir: str = "book") -> None:
 
 
 def read_notebook(text: str) -> nbformat.NotebookNode:
-    """A MyST Markdown chapter as a notebook; ``metadata.source_map`` holds each cell's line."""
+    """A MyST Markdown chapter as a notebook; ``metadata.source_map`` holds each cell's line.
+
+    Parsing is the slow part of computing a chapter's key, and a build computes each key
+    several times (execution, the ledger, the status page): the parse is remembered, and
+    each caller gets its own copy to change.
+    """
+    return copy.deepcopy(_parsed(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> nbformat.NotebookNode:
     return read_myst_markdown_notebook(text, add_source_map=True)
 
 

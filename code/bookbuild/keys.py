@@ -16,6 +16,7 @@ does not use it: a change in ``code/`` would leave old outputs on the page.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import json
@@ -44,7 +45,8 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
-def imported_modules(source: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def imported_modules(source: str) -> frozenset[str]:
     """Absolute names of the modules an (IPython) source imports, e.g. ``{'nnmath.losses'}``.
 
     Lines that are not Python (``%magic``, ``!shell``) are blanked before parsing.
@@ -58,7 +60,7 @@ def imported_modules(source: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             modules.add(node.module)
             modules.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return modules
+    return frozenset(modules)
 
 
 @cache
@@ -79,6 +81,13 @@ def package_modules(package: str) -> dict[str, Path]:
 
 def _module_imports(name: str, path: Path, package: str) -> set[str]:
     """Modules of ``package`` that module ``name`` imports, resolving relative imports."""
+    status = path.stat()
+    return _parsed_imports(name, path, package, status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_imports(name: str, path: Path, package: str, mtime_ns: int, size: int) -> set[str]:
+    """:func:`_module_imports` for one version of the file (its time and size say which)."""
     is_package = path.name == "__init__.py"
     here = name.split(".") if is_package else name.split(".")[:-1]
     found = set()

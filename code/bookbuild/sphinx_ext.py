@@ -77,6 +77,10 @@ def _configure(app: Sphinx, config: Config) -> None:
     # (book/_static/search-snippets.js).
     app.add_js_file(None, body=f"window.NNMATH_MACROS = {json.dumps(mathjax_macros(macros))};")
     app.add_js_file("search-snippets.js")
+    if config.bookbuild_preview:
+        from bookbuild.preview import RELOAD_SCRIPT
+
+        app.add_js_file(None, body=RELOAD_SCRIPT)
     elements = dict(config.latex_elements or {})
     elements["preamble"] = elements.get("preamble", "") + latex_preamble(macros)
     config.latex_elements = elements
@@ -156,6 +160,7 @@ def _pipeline_digest() -> str:
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("bookbuild_pipeline_digest", _pipeline_digest(), "env")
+    app.add_config_value("bookbuild_preview", False, "")  # set by bookbuild.preview
     app.add_config_value("bookbuild_tracked_packages", ["nnmath"], "env")
     app.add_config_value("bookbuild_requirements", "requirements.txt", "env")
     app.add_config_value("bookbuild_macros", "book/macros.tex", "env")

@@ -121,8 +121,8 @@ def _launch_group(app: Sphinx, docname: str, pathto) -> dict:
 
 
 def _publish(app: Sphinx, exception: Exception | None) -> None:
-    if exception is not None or app.builder.format != "html":
-        return
+    if exception is not None or app.builder.format != "html" or app.config.bookbuild_preview:
+        return  # the preview leaves out what only the published site needs
     root = Path(app.srcdir)
     outdir = Path(app.outdir)
     wheel = build_wheel(root, outdir / WHEELS)
