@@ -16,14 +16,22 @@ Hypothesis and pytest (but never nnmath) saves each run about two seconds of
 start-up, so all the mutants fit in a few minutes. Before the mutants, the
 unmutated copy must be the one imported and must pass every module's tests.
 
-Run: python bench/mutation.py [--max-mutants N] [--workers W] [--module NAME]
+A module's result depends only on its source, its tests, this script, the pinned
+requirements and Python: it is kept, under a key that hashes them, in the user's cache
+(``$XDG_CACHE_HOME/nnmath-book/mutation``, like pip's cache; ``NNMATH_MUTATION_CACHE``
+moves it), and reused while none of them changes, also by a fresh clone. ``--no-cache``
+runs everything.
+
+Run: python bench/mutation.py [--max-mutants N] [--workers W] [--module NAME] [--no-cache]
 """
 
 import argparse
 import ast
 import copy
 import functools
+import hashlib
 import importlib
+import json
 import os
 import random
 import shutil
@@ -324,15 +332,56 @@ def select_mutants(modules, max_mutants=None, seed=0):
     return mutants
 
 
-def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, timeout=60, seed=0, progress=None):
-    """Run the mutation analysis; returns (killed, total, survivors)."""
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnmath-book" / "mutation"
+    return Path(os.environ.get("NNMATH_MUTATION_CACHE") or default)
+
+
+def module_key(module) -> str:
+    """What a module's mutation result depends on, hashed."""
+    digest = hashlib.sha256(f"{sys.version}\0{module}\0".encode())
+    for path in [PACKAGE / f"{module}.py", *(REPO / test for test in MODULE_TESTS[module]),
+                 REPO / "tests" / "conftest.py", Path(__file__), REPO / "requirements.txt"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, timeout=60, seed=0, progress=None,
+                   use_cache=True):
+    """Run the mutation analysis; returns (killed, total, survivors).
+
+    With ``use_cache`` (and no sampling), each module whose key has a stored result is not
+    run again, and each module that runs stores its result.
+    """
     progress = progress or functools.partial(print, flush=True)
     total = sum(len(list_mutants(m)) for m in modules)
-    mutants = select_mutants(modules, max_mutants, seed)
-    progress(f"{len(mutants)} mutants run, of {total} generated" +
-             (f" (a deterministic sample, seed {seed})" if len(mutants) < total else ""))
-    survivors = run_mutants(mutants, workers, timeout, progress)
-    return len(mutants) - len(survivors), len(mutants), survivors
+    if max_mutants is not None or not use_cache:
+        mutants = select_mutants(modules, max_mutants, seed)
+        progress(f"{len(mutants)} mutants run, of {total} generated" +
+                 (f" (a deterministic sample, seed {seed})" if len(mutants) < total else ""))
+        survivors = run_mutants(mutants, workers, timeout, progress)
+        return len(mutants) - len(survivors), len(mutants), survivors
+    killed, count, survivors, pending = 0, 0, [], []
+    for module in modules:
+        stored = cache_dir() / f"{module}-{module_key(module)}.json"
+        if stored.is_file():
+            record = json.loads(stored.read_text())
+            killed, count = killed + record["killed"], count + record["total"]
+            survivors += [Mutant(**fields) for fields in record["survivors"]]
+            progress(f"{module}: {record['killed']} of {record['total']} killed (stored result, unchanged module)")
+        else:
+            pending.append(module)
+    mutants = select_mutants(pending)
+    progress(f"{len(mutants)} mutants of {len(pending)} changed module(s) run, of {total} generated")
+    run_survivors = run_mutants(mutants, workers, timeout, progress) if mutants else []
+    for module in pending:
+        mine = [m for m in mutants if m.module == module]
+        lost = [m for m in run_survivors if m.module == module]
+        record = {"killed": len(mine) - len(lost), "total": len(mine), "survivors": [vars(m) for m in lost]}
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        (cache_dir() / f"{module}-{module_key(module)}.json").write_text(json.dumps(record))
+        killed, count = killed + record["killed"], count + record["total"]
+    return killed, count, survivors + run_survivors
 
 
 def main():
@@ -344,6 +393,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=60, help="seconds per test run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument("--no-cache", action="store_true", help="run every module, stored results or not")
     args = parser.parse_args()
     modules = args.module or list(MODULE_TESTS)
     if args.list:
@@ -351,7 +401,8 @@ def main():
             print(mutant)
         return
     start = time.perf_counter()
-    killed, total, survivors = mutation_score(modules, args.max_mutants, args.workers, args.timeout, args.seed)
+    killed, total, survivors = mutation_score(modules, args.max_mutants, args.workers, args.timeout, args.seed,
+                                              use_cache=not args.no_cache)
     print(f"\nKilled {killed} of {total} mutants ({killed / total:.1%}) in {time.perf_counter() - start:.0f} s.")
     if survivors:
         print("Survivors:")

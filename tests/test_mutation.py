@@ -7,6 +7,7 @@ the fast ones check that the mutants are what that script says they are.
 import ast
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,30 @@ def test_docstrings_and_error_messages_are_not_mutated(module):
     original = messages_and_docstrings(ast.unparse(ast.parse((REPO / "code" / "nnmath" / f"{module}.py").read_text())))
     for mutant in mutation.list_mutants(module):
         assert messages_and_docstrings(mutation.mutated_source(mutant)) == original, mutant
+
+
+def test_a_modules_result_is_stored_under_a_key_of_its_code_and_tests_and_reused(tmp_path, monkeypatch):
+    mutation = load_mutation_script()
+    monkeypatch.setenv("NNMATH_MUTATION_CACHE", str(tmp_path))
+    key = mutation.module_key("dual")
+    assert key == mutation.module_key("dual") and key != mutation.module_key("losses")
+    (tmp_path / f"dual-{key}.json").write_text(
+        '{"killed": 9, "total": 10, "survivors": [{"module": "dual", "index": 3, "line": 40, "description": "x"}]}')
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a stored result was run again")
+
+    monkeypatch.setattr(mutation, "run_mutants", must_not_run)
+    killed, total, survivors = mutation.mutation_score(["dual"], progress=lambda line: None)
+    assert (killed, total) == (9, 10) and survivors[0].line == 40
+
+
+def test_the_key_changes_with_the_module_and_with_its_tests(tmp_path, monkeypatch):
+    mutation = load_mutation_script()
+    before = mutation.module_key("dual")
+    package = tmp_path / "nnmath"
+    shutil.copytree(mutation.PACKAGE, package)
+    monkeypatch.setattr(mutation, "PACKAGE", package)
+    assert mutation.module_key("dual") == before
+    (package / "dual.py").write_text((package / "dual.py").read_text() + "\n# changed\n")
+    assert mutation.module_key("dual") != before
