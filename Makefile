@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JOBS ?= $(shell nproc)
 
-.PHONY: html pdf site test check preview chapter lint bench system-deps clean
+.PHONY: html pdf site test test-group check preview chapter lint bench system-deps clean
 
 html: $(INSTALLED)
 	$(BIN)/python -m bookbuild html --jobs $(JOBS)
@@ -21,6 +21,10 @@ site: $(INSTALLED) system-deps
 # Everything: unit tests, then the slow end-to-end tests (book builds, PDF, browser).
 test: $(INSTALLED) system-deps
 	$(BIN)/python -m pytest -m "slow or not slow"
+
+# One slow group, as a CI job runs it: make test-group GROUP=pipeline (or real_book, mutation).
+test-group: $(INSTALLED) system-deps
+	$(BIN)/python -m pytest -m "slow and $(GROUP)"
 
 # The fast unit tests only (what plain `pytest` runs).
 check: $(INSTALLED)

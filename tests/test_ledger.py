@@ -120,6 +120,7 @@ def test_an_unchecked_equation_fails_the_lint_with_its_line(book):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_a_check_over_its_tolerance_fails_the_build_naming_the_cell(book):
     book.add_chapter("intro", "# Intro\n\nNo code.\n")
     path = book.add_chapter("double", equation_chapter(
@@ -132,6 +133,7 @@ def test_a_check_over_its_tolerance_fails_the_build_naming_the_cell(book):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_an_unchecked_equation_fails_the_build_too(book):
     book.add_chapter("intro", "# Intro\n\nNo code.\n")
     book.add_chapter("double", equation_chapter("print(2 * x)"))
@@ -141,6 +143,7 @@ def test_an_unchecked_equation_fails_the_build_too(book):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
     book.add_chapter("intro", "# Intro\n\nNo code.\n")
     book.add_chapter("double", equation_chapter('check("eq-double", 2 * x, x + x, method="another formula")'))

@@ -25,6 +25,7 @@ def load_mutation_script():
 
 
 @pytest.mark.slow
+@pytest.mark.mutation
 def test_the_tests_kill_at_least_90_percent_of_the_mutants():
     result = subprocess.run([sys.executable, str(REPO / "bench" / "mutation.py")], cwd=REPO,
                             capture_output=True, text=True, timeout=3600)

@@ -18,7 +18,7 @@ import psutil
 import pytest
 from fixture_book import FixtureBook, chapter
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 @pytest.fixture

@@ -133,6 +133,7 @@ def test_a_scaffolded_chapter_passes_the_lint(book):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_a_scaffolded_chapter_builds_at_once(tmp_path):
     book = FixtureBook(tmp_path)
     book.add_chapter("intro", chapter("Intro"))

@@ -162,30 +162,59 @@ def test_the_workflows_follow_the_policy(path):
     assert policy_problems(path.read_text()) == []
 
 
-def test_pull_requests_are_tested_and_built_with_artifacts():
+def test_pull_requests_get_a_first_verdict_from_parallel_jobs_then_the_slow_groups():
     workflow = parse((REPO / ".github" / "workflows" / "ci.yml").read_text())
     assert triggers(workflow) == {"pull_request"}
     assert workflow["permissions"] == {"contents": "read"}
-    (job,) = workflow["jobs"].values()
-    runs = [step["run"] for step in job["steps"] if "run" in step]
-    assert {"make site", "bash .ci/run"} <= set(runs)
-    uploads = {step["with"]["path"]: step.get("if") for step in job["steps"]
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"lint", "unit", "book", "slow"}
+    runs = {name: [step["run"] for step in job["steps"] if "run" in step] for name, job in jobs.items()}
+    assert "make lint" in runs["lint"] and "make check" in runs["unit"] and "make site" in runs["book"]
+    assert all("needs" not in jobs[name] for name in ("lint", "unit", "book"))  # side by side
+    uploads = {step["with"]["path"]: step.get("if") for step in jobs["book"]["steps"]
                if step.get("uses", "").startswith("actions/upload-artifact@")}
     assert uploads == {"_build/html": None, "_build/pdf/book.pdf": None, "_build/reports/": "failure()"}
-    assert job["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    slow = jobs["slow"]
+    assert set(slow["needs"]) == {"lint", "unit", "book"}
+    assert "make test-group GROUP=${{ matrix.group }}" in runs["slow"]
+    assert workflow["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    # The groups together are every slow test: nothing that `make test` runs is left out of CI.
+    groups = slow["strategy"]["matrix"]["group"]
+    left_out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m",
+                               f"slow and not ({' or '.join(groups)})"], cwd=REPO, capture_output=True, text=True)
+    assert "no tests collected" in left_out.stdout or re.search(r"\b0 selected", left_out.stdout), left_out.stdout
+    every = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow"], cwd=REPO,
+                           capture_output=True, text=True)
+    assert re.search(r"\d+/\d+ tests collected", every.stdout), every.stdout
 
 
-def test_main_is_deployed_to_pages_with_the_pdf():
+def test_the_launch_buttons_open_what_the_deploy_workflow_publishes():
+    """Colab and Binder open <chapter>.ipynb on the branch `notebooks`; deploy pushes the site's
+    notebooks folder there, from main only, in a job that alone may write to the repository."""
+    from types import SimpleNamespace
+
+    from bookbuild.sphinx_reader import launch_urls
+
     workflow = parse((REPO / ".github" / "workflows" / "deploy.yml").read_text())
-    assert triggers(workflow) == {"push", "workflow_dispatch"}
-    assert workflow["on"]["push"] == {"branches": ["main"]}
-    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
-    assert build["permissions"] == {"contents": "read"}
-    runs = [step.get("run", "") for step in build["steps"]]
-    assert "make site" in runs and "test -s _build/html/_static/book.pdf" in runs
-    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
-    assert deploy["environment"]["name"] == "github-pages" and deploy["needs"] == "build"
-    assert workflow["concurrency"]["group"] == "pages"
+    build, notebooks = workflow["jobs"]["build"], workflow["jobs"]["notebooks"]
+    (upload,) = [step for step in build["steps"] if step.get("with", {}).get("name") == "notebooks"]
+    assert upload["with"]["path"] == "_build/html/notebooks"
+    assert notebooks["permissions"] == {"contents": "write"} and notebooks["needs"] == "build"
+    assert MAIN_ONLY.search(notebooks["if"])
+    script = "\n".join(step.get("run", "") for step in notebooks["steps"])
+    assert "--initial-branch notebooks" in script and "HEAD" not in script
+    assert re.search(r"git push .* notebooks$", script, re.M)
+    assert not any("actions/checkout" in step.get("uses", "") for step in notebooks["steps"])  # no repository code
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    app = SimpleNamespace(config=SimpleNamespace(
+        bookbuild_launch={"colab": "https://colab.research.google.com", "binder": "https://mybinder.org",
+                          "branch": "notebooks"},
+        html_theme_options={"repository_url": config["repository"]["url"]}))
+    urls = launch_urls(app, "book/activations")
+    assert urls["Colab"] == ("https://colab.research.google.com/github/nnmath/nnmath-book/blob/notebooks/"
+                             "activations.ipynb")
+    assert urls["Binder"].startswith("https://mybinder.org/v2/gh/nnmath/nnmath-book/notebooks?")
+    assert (REPO / "binder" / "requirements.txt").is_file()
 
 
 GOOD = """\
