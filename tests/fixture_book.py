@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,10 @@ class FixtureBook:
         shutil.copy(REPO / "book" / "macros.tex", root / "book" / "macros.tex")
         shutil.copy(REPO / "book" / "references.bib", root / "book" / "references.bib")
         (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-        (root / "requirements.txt").write_text("numpy==1.0\n")
+        # The repository's pins (the reader notebooks' install cells name them), with a numpy
+        # pin of the fixture's own, which tests change to see every chapter run again.
+        pins = re.sub(r"(?m)^numpy==.*$", "numpy==1.0", (REPO / "requirements.txt").read_text())
+        (root / "requirements.txt").write_text(pins)
         (root / "fixturepkg").mkdir()
         self.write("fixturepkg/__init__.py", '"""A package the fixture chapters import."""\n')
         self.chapters: list[str] = []

@@ -102,7 +102,7 @@ def test_the_pdf_plots_are_vector_and_only_data_images_are_raster():
 def test_the_pdf_reads_like_a_textbook():
     root, _ = built_site()
     text = _pdf_text(root)
-    contents = _pdf_text(root, "-f", "1", "-l", "6")
+    contents = _pdf_text(root, "-f", "1", "-l", "10")
     for part in ("Part I", "Foundations", "Backpropagation", "Appendices"):
         assert part in contents, part
     assert "Edition " in _pdf_text(root, "-f", "1", "-l", "1")  # the title page

@@ -61,9 +61,10 @@ def chapter_pages(html: Path) -> dict[str, str]:
 
 
 def notebook_link(page: str) -> str | None:
-    match = re.search(r'<a href="([^"]+\.ipynb)"[^>]*>.*?download-notebook-button|'
-                      r'<a href="([^"]+\.ipynb)"', page, re.S)
-    return (match.group(1) or match.group(2)) if match else None
+    """The download menu's notebook: the one .ipynb link into the site itself (Colab's is absolute)."""
+    links = [href for href in re.findall(r'href="([^"]+\.ipynb)"', page) if not href.startswith("http")]
+    assert len(set(links)) <= 1, links
+    return links[0] if links else None
 
 
 @pytest.fixture(scope="module")

@@ -211,7 +211,9 @@ def _needed(notebook, packages: tuple[str, ...], pinned: dict[str, str]) -> dict
             modules |= imported_modules(cell.source)
     for path in module_closure(modules, packages):
         modules |= imported_modules(path.read_text())
-    tops = {name.split(".")[0] for name in modules} - set(sys.stdlib_module_names) - set(packages) - {"__future__"}
+    installed_by_the_wheel = {"nnmath", *packages}
+    tops = {name.split(".")[0] for name in modules} - set(sys.stdlib_module_names) - installed_by_the_wheel
+    tops.discard("__future__")
     needed = {}
     for module in sorted(tops):
         distribution = DISTRIBUTIONS.get(module, module).lower()
