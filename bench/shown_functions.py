@@ -11,7 +11,12 @@ with the reason, and skipped.
 Kernels are forked from the build's zygote (``bookbuild.zygote``), two chapters at a time;
 each kernel puts the copy first on its search path before the chapter's first cell.
 
-Run: python bench/shown_functions.py [--workers N] [--only NAME]
+A function's verdict depends on the package, the chapters that show it, this script, the
+pinned requirements and Python: it is kept in the user's cache
+(``$XDG_CACHE_HOME/nnmath-book/shown``) under a key that hashes them, and reused while none
+changes. ``--no-cache`` runs everything.
+
+Run: python bench/shown_functions.py [--workers N] [--only NAME] [--no-cache]
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import argparse
 import ast
 import concurrent.futures
 import dataclasses
+import hashlib
+import json
 import multiprocessing
 import os
 import re
@@ -168,19 +175,58 @@ def _run(target: Target) -> tuple[Target, list[tuple[str, str | None]], float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnmath-book" / "shown"
+
+
+def target_key(target: Target) -> str:
+    """What the verdict on one function depends on, hashed."""
+    digest = hashlib.sha256(f"{sys.version}\0{target}\0".encode())
+    for path in [*sorted(PACKAGE.rglob("*.py")), *(REPO / chapter for chapter in target.chapters), Path(__file__),
+                 REPO / "requirements.txt"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
 def _start_worker(parent: int, ipython_dir: str) -> None:
     from bookbuild.execute import _start_worker as start_bookbuild_worker
 
     start_bookbuild_worker(parent, ipython_dir)
 
 
-def main() -> int:
+def _run_all(pending: list[Target], workers: int) -> list[Target]:
+    """Run each function's chapters against its 1 %-off copy; store each verdict; return the survivors."""
     from bookbuild.book import load_config
     from bookbuild.execute import _ipython_dir
 
+    survivors = []
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                                initargs=(os.getpid(), str(_ipython_dir(load_config(REPO))))) as pool:
+        baseline = {chapter: pool.submit(_execute, chapter, None)
+                    for chapter in sorted({c for t in pending for c in t.chapters})}
+        broken = {chapter: failure for chapter, future in baseline.items() if (failure := future.result())}
+        if broken:
+            raise SystemExit(f"the unchanged package already fails: {broken}")
+        for future in concurrent.futures.as_completed([pool.submit(_run, t) for t in pending]):
+            target, outcomes, seconds = future.result()
+            caught = [(chapter, failure) for chapter, failure in outcomes if failure]
+            if not caught:
+                survivors.append(target)
+            verdict = f"caught by {caught[0][0]}: {caught[0][1]}" if caught else "NOT CAUGHT by " + ", ".join(
+                target.chapters)
+            cache_dir().mkdir(parents=True, exist_ok=True)
+            (cache_dir() / f"{target_key(target)}.json").write_text(
+                json.dumps({"caught": bool(caught), "verdict": verdict}))
+            print(f"{seconds:5.1f} s  {target.module}.{target.name}: {verdict}", flush=True)
+    return survivors
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", action="append", help="only this function (repeatable)")
+    parser.add_argument("--no-cache", action="store_true", help="run every function, stored verdicts or not")
     args = parser.parse_args()
     chosen = [t for t in targets() if not args.only or t.name in args.only]
     skipped = [t for t in chosen if t.name in NOT_NUMERIC]
@@ -189,24 +235,18 @@ def main() -> int:
     for target in skipped:
         print(f"  {target.module}.{target.name}: {NOT_NUMERIC[target.name]}")
     start = time.perf_counter()
-    survivors = []
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context, initializer=_start_worker,
-                                                initargs=(os.getpid(), str(_ipython_dir(load_config(REPO))))) as pool:
-        baseline = {chapter: pool.submit(_execute, chapter, None)
-                    for chapter in sorted({c for t in chosen for c in t.chapters})}
-        broken = {chapter: failure for chapter, future in baseline.items() if (failure := future.result())}
-        if broken:
-            print("the unchanged package already fails:", broken)
-            return 2
-        for future in concurrent.futures.as_completed([pool.submit(_run, t) for t in chosen]):
-            target, outcomes, seconds = future.result()
-            caught = [(chapter, failure) for chapter, failure in outcomes if failure]
-            if not caught:
+    survivors, pending = [], []
+    for target in chosen:
+        stored = cache_dir() / f"{target_key(target)}.json"
+        if stored.is_file() and not args.no_cache:
+            verdict = json.loads(stored.read_text())
+            print(f"stored   {target.module}.{target.name}: {verdict['verdict']}")
+            if not verdict["caught"]:
                 survivors.append(target)
-            verdict = f"caught by {caught[0][0]}: {caught[0][1]}" if caught else "NOT CAUGHT by " + ", ".join(
-                target.chapters)
-            print(f"{seconds:5.1f} s  {target.module}.{target.name}: {verdict}", flush=True)
+        else:
+            pending.append(target)
+    if pending:
+        survivors += _run_all(pending, args.workers)
     print(f"\nCaught {len(chosen) - len(survivors)} of {len(chosen)} functions off by 1 % "
           f"in {time.perf_counter() - start:.0f} s.")
     return 1 if survivors else 0

@@ -49,7 +49,7 @@ def site_url() -> str:
 def run_bookbuild(command: str, root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bookbuild", command, "--root", str(root)],
-        cwd=root, capture_output=True, text=True, timeout=1800,
+        cwd=root, capture_output=True, text=True, errors="replace", timeout=1800,
         env=dict(os.environ, BOOK_BASE_URL=site_url()),
     )
 

@@ -99,3 +99,14 @@ def test_the_key_changes_with_the_module_and_with_its_tests(tmp_path, monkeypatc
     assert mutation.module_key("dual") == before
     (package / "dual.py").write_text((package / "dual.py").read_text() + "\n# changed\n")
     assert mutation.module_key("dual") != before
+
+
+@pytest.mark.slow
+@pytest.mark.mutation
+def test_every_function_a_chapter_shows_fails_the_book_when_it_is_off_by_one_percent():
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "shown_functions.py")], cwd=REPO,
+                            capture_output=True, text=True, timeout=3600)
+    print(result.stdout[-3000:])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    caught, total = map(int, re.search(r"Caught (\d+) of (\d+) functions", result.stdout).groups())
+    assert caught == total >= 30

@@ -127,7 +127,7 @@ def _prose(markdown: str) -> str:
 def _maths(markdown: str) -> list[tuple[str, bool]]:
     text = _prose(markdown)
     display = re.findall(r"\$\$(.+?)\$\$", text, re.S)
-    inline = re.findall(r"(?<![\\$])\$([^$\n]+?)\$", re.sub(r"\$\$.+?\$\$", "", text, flags=re.S))
+    inline = re.findall(r"(?<![\\$])\$([^$]+?)(?<!\\)\$", re.sub(r"\$\$.+?\$\$", "", text, flags=re.S))  # may span lines
     return [(tex, True) for tex in display] + [(tex, False) for tex in inline]
 
 

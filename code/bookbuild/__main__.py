@@ -78,7 +78,7 @@ def pdf(config: BookConfig) -> Path:
     command = ["latexmk", "-pdf", "-dvi-", "-ps-", "-interaction=nonstopmode", "-halt-on-error", tex.name]
     if shutil.which("latexmk") is None:
         raise BuildFailed("latexmk not found: install TeX Live as the README says (make system-deps)")
-    if run_child(command, cwd=latex_dir, stdout=subprocess.DEVNULL) != 0:
+    if run_child(command, cwd=latex_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
         raise BuildFailed(f"LaTeX failed: see {config.relative(tex.with_suffix('.log'))}")
     undefined = sorted(set(UNDEFINED.findall(tex.with_suffix(".log").read_text(errors="replace"))))
     if undefined:
