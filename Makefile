@@ -18,13 +18,14 @@ pdf: $(INSTALLED) system-deps
 site: $(INSTALLED) system-deps
 	$(BIN)/python -m bookbuild site --jobs $(JOBS)
 
-# Everything: unit tests, then the slow end-to-end tests (book builds, PDF, browser).
+# Everything: unit tests and the slow end-to-end tests (book builds, PDF, browser, notebooks,
+# mutation), two at a time; the real book's tests share one build, in one process.
 test: $(INSTALLED) system-deps
-	$(BIN)/python -m pytest -m "slow or not slow"
+	$(BIN)/python -m pytest -m "slow or not slow" -n $(JOBS) --dist loadgroup
 
 # One slow group, as a CI job runs it: make test-group GROUP=pipeline (or real_book, mutation).
 test-group: $(INSTALLED) system-deps
-	$(BIN)/python -m pytest -m "slow and $(GROUP)"
+	$(BIN)/python -m pytest -m "slow and $(GROUP)" -n $(JOBS) --dist loadgroup
 
 # The fast unit tests only (what plain `pytest` runs).
 check: $(INSTALLED)

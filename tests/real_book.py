@@ -3,7 +3,9 @@
 The copy holds the book's sources and configuration and links to ``code/``; the packages
 are the installed ones, so the build is exactly what ``make site`` does. The website is
 served on localhost for the whole session, and built with ``BOOK_BASE_URL`` pointing at
-that server, so the reader notebooks' links and install cells point at it too.
+that server, so the reader notebooks' links and install cells point at it too. Graphviz's
+``dot`` is hidden (a stand-in that fails comes first on the PATH): the book must build on
+a machine without it.
 """
 
 from __future__ import annotations
@@ -46,11 +48,20 @@ def site_url() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+@functools.cache
+def without_dot() -> str:
+    """A PATH whose first folder holds a ``dot`` that fails, as if Graphviz were not installed."""
+    folder = Path(tempfile.mkdtemp(prefix="no-graphviz-"))
+    (folder / "dot").write_text("#!/bin/sh\necho 'dot is hidden: the book builds without Graphviz' >&2\nexit 127\n")
+    (folder / "dot").chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
 def run_bookbuild(command: str, root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bookbuild", command, "--root", str(root)],
         cwd=root, capture_output=True, text=True, errors="replace", timeout=1800,
-        env=dict(os.environ, BOOK_BASE_URL=site_url()),
+        env=dict(os.environ, BOOK_BASE_URL=site_url(), PATH=without_dot()),
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 from bookbuild.book import load_config
 from real_book import built_site, run_bookbuild, scratch_copy
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_book]
+pytestmark = [pytest.mark.slow, pytest.mark.real_book, pytest.mark.xdist_group("real_book")]
 
 
 def test_every_chapter_is_executed_and_rendered_with_its_outputs():

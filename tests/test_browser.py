@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from real_book import REPO, built_site, site_url
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_book]
+pytestmark = [pytest.mark.slow, pytest.mark.real_book, pytest.mark.xdist_group("real_book")]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -168,7 +168,7 @@ def test_every_page_is_accessible_fits_its_screen_and_says_when_an_equation_scro
     page = context.new_page()
     failures = {}
     for name in pages(html):
-        page.goto(f"{base}/{name}", wait_until="networkidle")
+        page.goto(f"{base}/{name}", wait_until="load")
         page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
         if page.locator(".math").count():
             wait_for_mathjax(page)

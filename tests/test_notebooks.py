@@ -179,3 +179,12 @@ def test_the_base_url_comes_from_the_environment_first_and_ends_with_a_slash(mon
     assert base_url("https://nnmath.github.io/nnmath-book") == "https://nnmath.github.io/nnmath-book/"
     monkeypatch.setenv("BOOK_BASE_URL", "http://127.0.0.1:8123")
     assert base_url("https://nnmath.github.io/nnmath-book/") == "http://127.0.0.1:8123/"
+
+
+def test_a_role_may_span_a_line_break_and_an_error_names_its_own_line():
+    text = markdown(convert(HEADER + "# A\n\nA {index}`sigmoid <single: sigmoid; as a\ntwo-class softmax>` neuron.\n"))
+    assert "A sigmoid neuron." in text and not MYST.search(text)
+    chapter = HEADER + "# A\n\nFirst line of a paragraph,\nsecond line with {term}`x`.\n"
+    line = chapter.splitlines().index("second line with {term}`x`.") + 1
+    with pytest.raises(notebooks.ConversionError, match=rf"^book/a\.md:{line}: the role \{{term\}}"):
+        convert(chapter)

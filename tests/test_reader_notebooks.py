@@ -28,7 +28,7 @@ from bookbuild.keys import KERNEL_ENVIRONMENT
 from real_book import REPO, built_site, site_url
 from test_mutation import load_mutation_script
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_book]
+pytestmark = [pytest.mark.slow, pytest.mark.real_book, pytest.mark.xdist_group("real_book")]
 
 NODE = REPO / "tests" / "node"
 MYST = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(```+|:::+)\s*\{|^\s*\([^()\s]+\)=\s*$|^%", re.M)
@@ -127,7 +127,8 @@ def _prose(markdown: str) -> str:
 def _maths(markdown: str) -> list[tuple[str, bool]]:
     text = _prose(markdown)
     display = re.findall(r"\$\$(.+?)\$\$", text, re.S)
-    inline = re.findall(r"(?<![\\$])\$([^$]+?)(?<!\\)\$", re.sub(r"\$\$.+?\$\$", "", text, flags=re.S))  # may span lines
+    without_display = re.sub(r"\$\$.+?\$\$", "", text, flags=re.S)
+    inline = re.findall(r"(?<![\\$])\$([^$]+?)(?<!\\)\$", without_display)  # it may span lines
     return [(tex, True) for tex in display] + [(tex, False) for tex in inline]
 
 

@@ -145,30 +145,46 @@ class _Converter:
     # Blocks
 
     def markdown(self, text: str, first_line: int) -> str:
-        """A markdown cell's source, whose first line is line ``first_line`` of the chapter."""
+        """A markdown cell's source, whose first line is line ``first_line`` of the chapter.
+
+        Runs of text lines are converted together, so a role may span a line break.
+        """
         lines = text.splitlines()
         out: list[str] = []
+        prose: list[str] = []  # the current run of text lines
+        prose_start = first_line
+
+        def flush() -> None:
+            if prose:
+                out.append(self.inline("\n".join(prose), prose_start))
+                prose.clear()
+
         index = 0
         while index < len(lines):
             line = lines[index]
             number = first_line + index
             match = FENCE_OPEN.match(line)
             if match and (match["directive"] or match["fence"][0] != ":"):
+                flush()
                 end = self._closing(lines, index, match["fence"], match["indent"])
-                body = lines[index + 1:end]
-                out += self.directive(match, body, number)
+                out += self.directive(match, lines[index + 1:end], number)
                 index = end + 1
                 continue
             if TARGET.match(line) or line.lstrip().startswith("%"):
+                flush()
                 index += 1
                 continue
             if line.strip().startswith("$$"):
+                flush()
                 end = self._equation_end(lines, index)
                 out += self.equation(lines[index:end + 1], number)
                 index = end + 1
                 continue
-            out.append(self.inline(line, number))
+            if not prose:
+                prose_start = number
+            prose.append(line)
             index += 1
+        flush()
         return "\n".join(out).strip("\n")
 
     def _closing(self, lines: list[str], start: int, fence: str, indent: str) -> int:
@@ -285,9 +301,12 @@ class _Converter:
 
     # Inline
 
-    def inline(self, text: str, number: int) -> str:
+    def inline(self, text: str, first_line: int) -> str:
+        """Roles resolved in ``text``, whose first line is ``first_line`` of the chapter."""
         def replace(match: re.Match) -> str:
             role, content = match["role"], match["content"]
+            number = first_line + text.count("\n", 0, match.start())
+            content = " ".join(content.split()) if role in ("index", "cite", "eq", "ref", "numref", "doc") else content
             if role == "index":
                 explicit = EXPLICIT_TITLE.match(content)
                 return explicit["title"] if explicit else content.split(";")[0].strip()
