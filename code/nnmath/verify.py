@@ -94,7 +94,8 @@ class Record:
             measured = (f"the wrong formula is off by "
                         f"{self.max_error:.2g} ≥ {self.tolerance:.2g}")
         else:
-            measured = f"error {_order(self.max_error)}, tolerance {self.tolerance:.2g}"
+            measured = (f"error {_order(self.max_error)}, "
+                        f"tolerance {self.tolerance:.2g}")
         return f"✓ {self.label}: {self.method}, {cases}, {measured}"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -110,13 +111,12 @@ class Record:
 
 
 def _order(error):
-    """An error as the line shows it: the power of ten above it, and "< 1e-12" for
-    rounding-level errors, whose last digits depend on how the arrays happen to sit
-    in memory; the record keeps the exact value."""
+    """An error as the line shows it: the power of ten above it, and
+    "< 1e-12" for rounding-level errors (zero included), whose last digits
+    depend on how the arrays happen to sit in memory; the record keeps the
+    exact value."""
     if error < ROUNDING_LEVEL:
         return f"< {ROUNDING_LEVEL:.0e}"
-    if error == 0:
-        return "0"
     return f"< {10.0 ** math.ceil(math.log10(error) + 1e-12):.0e}"
 
 
