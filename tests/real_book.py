@@ -10,6 +10,7 @@ a machine without it.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import http.server
 import os
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 @functools.cache
 def scratch_copy() -> Path:
     root = Path(tempfile.mkdtemp(prefix="real-book-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     for name in ("_config.yml", "_toc.yml", "requirements.txt"):
         shutil.copy(REPO / name, root / name)
     for folder in ("book", "binder"):
@@ -39,11 +41,18 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A browser that drops a connection mid-file (a page navigating away) is no error of the site."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 @functools.cache
 def site_url() -> str:
     """The session's server of the scratch copy's website: ``http://127.0.0.1:<port>/``."""
     html = scratch_copy() / "_build" / "html"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(html)))
+    server = QuietServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(html)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/"
 

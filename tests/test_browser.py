@@ -122,6 +122,9 @@ def test_search_finds_a_term_from_a_chapter(site, browser):
     page.wait_for_selector("#search-results ul.search li", timeout=20000)
     results = page.locator("#search-results ul.search li").all_inner_texts()
     assert any("ctivation" in result for result in results), results
+    # Every result shows a snippet, an index entry's too (its anchor is an empty span).
+    page.wait_for_function("() => [...document.querySelectorAll('#search-results ul.search li')]"
+                           ".every(item => item.querySelector('p.context'))", timeout=20000)
     assert not problems, problems
 
 
@@ -149,6 +152,7 @@ def test_the_pdf_link_serves_the_pdf(site, browser):
 
 
 AXE = REPO / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+REDIRECT = '<meta http-equiv="refresh"'
 VIEWS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
 
 
@@ -168,6 +172,8 @@ def test_every_page_is_accessible_fits_its_screen_and_says_when_an_equation_scro
     page = context.new_page()
     failures = {}
     for name in pages(html):
+        if REDIRECT in (html / name).read_text():
+            continue  # the front door only sends the reader on to the first chapter, tested itself
         page.goto(f"{base}/{name}", wait_until="load")
         page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
         if page.locator(".math").count():

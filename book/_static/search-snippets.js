@@ -51,6 +51,13 @@
       page.querySelectorAll(".math").forEach((element) => {
         element.textContent = ` ${plain(element.textContent)} `;
       });
+      // An index entry's anchor is an empty span; Sphinx would make an empty snippet of
+      // it, and fail to show it. Its snippet is the section around it.
+      const target = anchor ? page.querySelector(`[role="main"] [id="${anchor.replace(/^#/, "")}"]`) : null;
+      if (target && !target.textContent.trim()) {
+        const section = target.closest("section[id]");
+        anchor = section ? `#${section.id}` : undefined;
+      }
       return original(page.documentElement.outerHTML, anchor);
     };
     Search.nnmathPlain = true;
