@@ -354,7 +354,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_next_build_is_correct(book):
     started = _descendants_once_a_kernel_runs(process, book)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130
+    assert process.returncode == 130, stdout + stderr
     assert [line for line in stderr.splitlines() if line.strip()] == [
         "bookbuild html: interrupted; nothing half-done was stored"], stderr
     time.sleep(2)
@@ -422,7 +422,18 @@ def test_the_preview_rebuilds_once_per_save_shows_a_prose_edit_at_once_and_stops
         print(f"\npreview: a prose edit showed in {prose_seconds:.1f} s, a code edit in {code_seconds:.1f} s")
         assert prose_seconds < 2.5, prose_seconds
     finally:
+        started = psutil.Process(process.pid).children(recursive=True)
         os.killpg(process.pid, signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(f"the preview did not stop within 30 s of Ctrl-C: {lines[-5:]}") from None
+        reader.join(timeout=10)  # the reader thread owns stdout; stderr is read here
+        stderr = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    time.sleep(2)
+    assert _alive(started) == [], [p.cmdline() for p in _alive(started)]
     assert process.returncode == 0
     assert [line for line in stderr.splitlines() if line.strip() and "WARNING" not in line] == ["preview stopped"]
