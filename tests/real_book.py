@@ -6,6 +6,12 @@ served on localhost for the whole session, and built with ``BOOK_BASE_URL`` poin
 that server, so the reader notebooks' links and install cells point at it too. Graphviz's
 ``dot`` is hidden (a stand-in that fails comes first on the PATH): the book must build on
 a machine without it.
+
+The copy starts with the checkout's store of executed chapters, when there is one: a
+chapter whose execution key (its code and what it imports) is unchanged is not run again,
+as in the checkout's own builds, so that after a one-chapter edit only that chapter runs.
+A clean execution of every chapter still happens in every session (the test that two
+clean executions print the same).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from bookbuild.book import store_dir
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -33,6 +41,8 @@ def scratch_copy() -> Path:
     for folder in ("book", "binder"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
     (root / "code").symlink_to(REPO / "code")
+    if store_dir(REPO).is_dir():
+        shutil.copytree(store_dir(REPO), store_dir(root))
     return root
 
 
