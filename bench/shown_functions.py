@@ -52,6 +52,8 @@ NOT_NUMERIC = {
 # from its arguments (a layer's dW, a tensor's grad, the weights a step updates).
 SCALER = f'''
 def _off_by_one_percent(function, *args, **kwargs):
+    import dataclasses as _dataclasses
+
     import numpy as _np
 
     def scaled(value):
@@ -59,6 +61,9 @@ def _off_by_one_percent(function, *args, **kwargs):
             return value * {SCALE}
         if isinstance(value, tuple) and hasattr(value, "_fields"):
             return type(value)(*map(scaled, value))
+        if _dataclasses.is_dataclass(value) and not isinstance(value, type):  # a frozen report too
+            return _dataclasses.replace(value, **{{field.name: scaled(getattr(value, field.name))
+                                                  for field in _dataclasses.fields(value) if field.init}})
         if isinstance(value, (tuple, list)):
             return type(value)(map(scaled, value))
         if type(value).__module__.startswith("nnmath") and hasattr(value, "__dict__"):

@@ -182,6 +182,12 @@ def test_every_page_is_accessible_fits_its_screen_and_says_when_an_equation_scro
         page.add_script_tag(content=axe_source)
         for scheme in SCHEMES:
             page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
+            # Colours fade from one theme to the other: check them once the fades are over.
+            page.evaluate("""async () => {
+                await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+                await Promise.all(document.getAnimations().filter(a => a instanceof CSSTransition)
+                                  .map(a => a.finished.catch(() => null)));
+            }""")
             problems = []
             result = page.evaluate("() => axe.run(document, {resultTypes: ['violations'], runOnly: {type: 'tag', "
                                    "values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})")
