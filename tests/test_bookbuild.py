@@ -164,3 +164,18 @@ def test_a_listings_summary_reads_as_text_not_as_markup():
     assert plain(r"Backpropagate :math:`\delta = \partial \mathcal{L} / \partial Z` through ``Linear``.") == \
         "Backpropagate δ = ∂ℒ / ∂Z through Linear."
     assert plain(r"Compute :math:`Z = A W^T + \mathbf{1} b^T`.") == "Compute Z = A Wᵀ + 1 bᵀ."
+
+
+def test_a_kernel_that_dies_is_reported_as_dead_not_as_nbclients_own_assertion():
+    from bookbuild.execute import _execute
+    from nbclient.exceptions import DeadKernelError
+
+    class DyingClient:
+        def execute(self):
+            try:
+                raise DeadKernelError("Kernel died")
+            except DeadKernelError:
+                assert self is None  # what nbclient's clean-up does after a dead kernel
+
+    with pytest.raises(DeadKernelError, match="Kernel died"):
+        _execute(DyingClient())

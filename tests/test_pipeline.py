@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -324,6 +325,19 @@ def _descendants_once_a_kernel_runs(process, book) -> list[psutil.Process]:
     return psutil.Process(process.pid).children(recursive=True)
 
 
+def _signal_masks(processes: list[psutil.Process]) -> str:
+    """Each process's blocked and ignored signals, as /proc shows them (what a failure needs)."""
+    lines = []
+    for process in processes:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            masks = " ".join(line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn")))
+            lines.append(f"  {process.pid} pgid {os.getpgid(process.pid)} {' '.join(process.cmdline())[:60]}: {masks}")
+        except (OSError, psutil.Error):
+            lines.append(f"  {process.pid}: gone")
+    return "\n".join(lines)
+
+
 def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
@@ -352,9 +366,10 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_next_build_is_correct(book):
     book.add_chapter("hangs", chapter("Hangs", HANGS))
     process = _start_build(book, start_new_session=True)  # its own group, as in a terminal
     started = _descendants_once_a_kernel_runs(process, book)
+    signals = _signal_masks([psutil.Process(process.pid), *started])
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stdout + stderr
+    assert process.returncode == 130, f"{stdout}{stderr}\nsignal masks before Ctrl-C:\n{signals}"
     assert [line for line in stderr.splitlines() if line.strip()] == [
         "bookbuild html: interrupted; nothing half-done was stored"], stderr
     time.sleep(2)

@@ -173,7 +173,7 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
     )
     start = time.perf_counter()
     try:
-        client.execute()
+        _execute(client)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         seconds = time.perf_counter() - start
         failure = _describe_failure(relative, text, notebook, running, error, config)
@@ -214,6 +214,21 @@ def _oversized_output(relative: str, text: str, notebook, cap_mb: float) -> str 
             return (f"{where}: its outputs take {size / 1e6:.1f} MB, over the cap of {cap_mb:g} MB per cell "
                     "(bookbuild_output_cap_mb in _config.yml): print less, or save a file")
     return None
+
+
+def _execute(client: NotebookClient) -> None:
+    """``client.execute()``, with a kernel's death reported as such.
+
+    When a kernel dies, nbclient's clean-up can fail an internal assertion of its own
+    (``assert self.km is not None``) while handling the ``DeadKernelError``: the death is
+    what happened, and the chapter's failure names it.
+    """
+    try:
+        client.execute()
+    except AssertionError as error:
+        if isinstance(error.__context__, DeadKernelError):
+            raise error.__context__ from None
+        raise
 
 
 def _ipc_transport() -> Config:
