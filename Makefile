@@ -19,13 +19,14 @@ site: $(INSTALLED) system-deps
 	$(BIN)/python -m bookbuild site --jobs $(JOBS)
 
 # Everything: unit tests and the slow end-to-end tests (book builds, PDF, browser, notebooks,
-# mutation), two at a time; the real book's tests share one build, in one process.
+# mutation), one worker per core; each worker that runs a real-book test builds the real book
+# once, for all the tests it runs.
 test: $(INSTALLED) system-deps
-	$(BIN)/python -m pytest -m "slow or not slow" -n $(JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -m "slow or not slow" -n $(JOBS)
 
 # One slow group, as a CI job runs it: make test-group GROUP=pipeline (or real_book, mutation).
 test-group: $(INSTALLED) system-deps
-	$(BIN)/python -m pytest -m "slow and $(GROUP)" -n $(JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -m "slow and $(GROUP)" -n $(JOBS)
 
 # The fast unit tests only (what plain `pytest` runs).
 check: $(INSTALLED)

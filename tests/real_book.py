@@ -1,4 +1,4 @@
-"""The real book, built once per test session into a scratch copy of the repository, and served.
+"""The real book, built once per test process (each xdist worker) into a scratch copy, and served.
 
 The copy holds the book's sources and configuration and links to ``code/``; the packages
 are the installed ones, so the build is exactly what ``make site`` does. The website is

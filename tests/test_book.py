@@ -12,7 +12,7 @@ from bookbuild.book import load_config
 from bookbuild.execute import plan, stored_path
 from real_book import built_site, run_bookbuild, scratch_copy
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_book, pytest.mark.xdist_group("real_book")]
+pytestmark = [pytest.mark.slow, pytest.mark.real_book]
 
 
 def test_every_chapter_is_executed_and_rendered_with_its_outputs():

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from real_book import REPO, built_site, site_url
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_book, pytest.mark.xdist_group("real_book")]
+pytestmark = [pytest.mark.slow, pytest.mark.real_book]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

@@ -28,7 +28,7 @@ from bookbuild.keys import KERNEL_ENVIRONMENT
 from real_book import REPO, built_site, site_url
 from test_mutation import load_mutation_script
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_book, pytest.mark.xdist_group("real_book")]
+pytestmark = [pytest.mark.slow, pytest.mark.real_book]
 
 NODE = REPO / "tests" / "node"
 MYST = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(```+|:::+)\s*\{|^\s*\([^()\s]+\)=\s*$|^%", re.M)
