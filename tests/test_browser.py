@@ -228,7 +228,9 @@ def test_the_download_menu_offers_the_notebook_and_the_books_pdf(site, browser):
     page, problems = open_page(browser, f"{base}/book/activations.html")
     links = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('.dropdown-download-buttons a')]"
                           ".map(a => [a.textContent.trim(), a.getAttribute('href')]))")
-    assert links[".pdf"].endswith("_static/book.pdf") and links[".ipynb"].endswith("notebooks/activations.ipynb")
+    # The menu names what each file holds: the PDF is the whole book, not the page.
+    assert links["The whole book (.pdf)"].endswith("_static/book.pdf")
+    assert links["This chapter (.ipynb)"].endswith("notebooks/activations.ipynb")
     assert not page.evaluate("() => [...document.querySelectorAll('button, a')]"
                              ".some(e => (e.getAttribute('onclick') || '').includes('print'))")
     assert not problems, problems

@@ -188,3 +188,35 @@ def test_a_role_may_span_a_line_break_and_an_error_names_its_own_line():
     line = chapter.splitlines().index("second line with {term}`x`.") + 1
     with pytest.raises(notebooks.ConversionError, match=rf"^book/a\.md:{line}: the role \{{term\}}"):
         convert(chapter)
+
+
+def pip_commands(cell: str, present: set[str], platform: str, monkeypatch) -> list[list[str]]:
+    """The pip commands the install cell runs where only the modules in ``present`` are installed."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    commands = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in present else None)
+    monkeypatch.setattr(subprocess, "run", lambda command, **_: commands.append(command))
+    monkeypatch.setattr(sys, "platform", platform)
+    exec(cell, {})
+    return commands
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
+def test_the_install_cell_brings_pytorchs_cpu_build_and_only_where_it_is_missing(monkeypatch, platform):
+    from bookbuild.sphinx_reader import TORCH_CPU_INDEX, install_cell
+
+    assert f"--extra-index-url {TORCH_CPU_INDEX}" in (REPO / "binder" / "requirements.txt").read_text()
+    needed = {"numpy": "numpy==2.4.6", "torch": "torch==2.13.0"}
+    cell = install_cell("https://example.org/nnmath.whl", needed)
+    (command,) = pip_commands(cell, set(), platform, monkeypatch)
+    assert command[command.index("--extra-index-url") + 1] == TORCH_CPU_INDEX
+    torch = "torch==2.13.0+cpu" if platform == "linux" else "torch==2.13.0"  # PyPI's Linux build is CUDA's
+    assert {"numpy==2.4.6", torch, "https://example.org/nnmath.whl"} <= set(command)
+    (colab,) = pip_commands(cell, {"numpy", "torch"}, platform, monkeypatch)  # Colab: torch is there
+    assert not [part for part in colab if "torch" in part] and colab[-1] == "https://example.org/nnmath.whl"
+    (no_torch,) = pip_commands(install_cell("https://example.org/nnmath.whl", {"numpy": "numpy==2.4.6"}),
+                               set(), platform, monkeypatch)
+    assert "--extra-index-url" not in no_torch

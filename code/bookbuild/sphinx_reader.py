@@ -84,10 +84,11 @@ def _buttons(app: Sphinx, pagename: str, templatename: str, context: dict, doctr
         kept = [button for button in group["buttons"] if button.get("label") == "download-source-button"]
         if has_code:
             kept.insert(0, {"type": "link", "url": pathto(f"{NOTEBOOKS}/{_chapter_notebook(pagename)}", 1),
-                            "text": ".ipynb", "tooltip": "Download this chapter as a notebook that runs anywhere",
+                            "text": "This chapter (.ipynb)",
+                            "tooltip": "Download this chapter as a notebook that runs anywhere",
                             "icon": "fas fa-code", "label": "download-notebook-button"})
         if context.get("book_pdf"):
-            kept.append({"type": "link", "url": pathto(PDF_IN_SITE, 1), "text": ".pdf",
+            kept.append({"type": "link", "url": pathto(PDF_IN_SITE, 1), "text": "The whole book (.pdf)",
                          "tooltip": "Download the whole book as a PDF", "icon": "fas fa-file-pdf",
                          "label": "download-pdf-button"})
         group["buttons"] = kept
@@ -174,9 +175,24 @@ def _preface(app: Sphinx, docname: str) -> str:
             "version of `nnmath` and whatever else this chapter needs that is missing here.")
 
 
+# PyTorch's own index of its CPU builds, which binder/requirements.txt names too.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
 def install_cell(wheel_url: str, needed: dict[str, str]) -> str:
-    """The first code cell: install the page's own nnmath, and what the chapter imports if missing."""
+    """The first code cell: install the page's own nnmath, and what the chapter imports if missing.
+
+    PyTorch, where it is missing, comes from its CPU index (:data:`TORCH_CPU_INDEX`), as on
+    Binder: on Linux PyPI's build brings CUDA, several GB, so there the cell asks for the
+    ``+cpu`` version, which only that index has. Where PyTorch is
+    already installed (Colab), it is left alone.
+    """
     requirements = ",\n".join(f"    {module!r}: {spec!r}" for module, spec in sorted(needed.items()))
+    torch = "" if "torch" not in needed else f'''
+if "torch" in [spec.split("==")[0] for spec in missing]:  # PyTorch's CPU build, never CUDA's (GBs)
+    options = ["--extra-index-url", "{TORCH_CPU_INDEX}"]
+    if sys.platform == "linux":
+        missing = [spec + "+cpu" if spec.startswith("torch==") else spec for spec in missing]'''
     return f'''# Installs this chapter's requirements (skipping those this environment already has) and
 # exactly the nnmath that produced the book's pages: {provenance().wheel_version}.
 import importlib
@@ -189,7 +205,8 @@ REQUIREMENTS = {{
 {requirements},
 }}
 missing = [spec for module, spec in REQUIREMENTS.items() if importlib.util.find_spec(module) is None]
-subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing, NNMATH], check=True)
+options = []{torch}
+subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *options, *missing, NNMATH], check=True)
 importlib.invalidate_caches()'''
 
 
