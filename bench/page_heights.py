@@ -33,7 +33,7 @@ SCREENS = {"desktop": (1280, 900), "phone": (390, 844)}
 VISIBLE_CODE = """() => {
   const blocks = [...document.querySelectorAll('article .cell_input, article div[class*="highlight-"]')]
     .filter(block => block.matches('.cell_input') || !block.closest('.cell'))
-    .filter(block => block.offsetParent !== null);
+    .filter(block => block.checkVisibility());  // false inside a closed <details>
   return blocks.reduce((sum, block) => sum + block.getBoundingClientRect().height, 0);
 }"""
 

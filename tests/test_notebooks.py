@@ -220,3 +220,11 @@ def test_the_install_cell_brings_pytorchs_cpu_build_and_only_where_it_is_missing
     (no_torch,) = pip_commands(install_cell("https://example.org/nnmath.whl", {"numpy": "numpy==2.4.6"}),
                                set(), platform, monkeypatch)
     assert "--extra-index-url" not in no_torch
+
+
+def test_a_folded_check_keeps_its_code_in_the_notebook_collapsed_as_on_the_page():
+    cell = '```{code-cell} ipython3\n:tags: [check]\nassert 1 + 1 == 2, "arithmetic"\n```\n'
+    chapter = HEADER + "# A\n\nProse.\n\n" + cell
+    (_, folded) = [cell for cell in convert(chapter).cells if cell.cell_type == "code"]
+    assert folded.source == 'assert 1 + 1 == 2, "arithmetic"'  # a reader runs it
+    assert folded.metadata["jupyter"] == {"source_hidden": True} and folded.metadata["tags"] == ["check"]

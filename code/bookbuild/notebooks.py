@@ -5,14 +5,16 @@ Jupyter and Colab do not know. :func:`reader_notebook` turns it into what they s
 
 * ``{literalinclude}`` of package code becomes a Python code block that names its file and
   object; ``{exercise}`` a quoted block and its ``{solution}`` a collapsed ``<details>``;
-  admonitions quoted blocks; ``{index}`` entries and comments disappear;
+  admonitions quoted blocks; ``{index}`` entries, ``{tabularcolumns}`` (the PDF's column
+  widths) and comments disappear;
 * ``{eq}``, ``{ref}``, ``{numref}``, ``{doc}`` and ``{cite}`` become links to the website's
   pages, with the numbers and titles the website shows; a labelled equation gets its number
   as a ``\tag``;
 * the first markdown cell defines the maths macros (from ``book/macros.tex``, their single
   definition), the next says where the notebook comes from, and the first code cell
   installs exactly the package that produced the page (see :func:`install_cell`);
-* every code cell keeps the outputs the page shows.
+* every code cell keeps the outputs the page shows; a figure's code and a folded check's
+  (tags ``hide-input``, ``check``) are collapsed, as on the page, and still run.
 
 Any directive or role the converter does not know is an error that names the file and line:
 a reader's notebook never shows raw MyST.
@@ -39,7 +41,7 @@ ROLE = re.compile(r"\{(?P<role>[a-z][\w:-]*)\}`(?P<content>[^`]*)`")
 EXPLICIT_TITLE = re.compile(r"^(?P<title>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 TARGET = re.compile(r"^\s*\((?P<label>[^()\s]+)\)=\s*$")
 ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error", "seealso"}
-DROPPED_DIRECTIVES = {"index"}
+DROPPED_DIRECTIVES = {"index", "tabularcolumns"}  # what only the site or the PDF uses
 # What the converter handles; anything else in a chapter with code fails the build.
 KNOWN_DIRECTIVES = {"literalinclude", "exercise", "solution", "solution-start", "solution-end", "admonition",
                     "math", "code-block", *ADMONITIONS, *DROPPED_DIRECTIVES}
@@ -96,7 +98,7 @@ def reader_notebook(chapter: Chapter, links: Links, macros: list[Macro], preface
         tags = cell.metadata.get("tags", [])
         if tags:
             code.metadata["tags"] = list(tags)
-        if "hide-input" in tags:
+        if {"hide-input", "check"} & set(tags):  # collapsed, as on the page; it still runs
             code.metadata["jupyter"] = {"source_hidden": True}
         cells.append(code)
         figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}

@@ -9,12 +9,18 @@
   pinned requirements, so editing a module re-renders exactly the pages that use it.
 * The maths macros are defined once, in the file named by ``bookbuild_macros``, and
   handed to both MathJax and the LaTeX preamble.
+* A code cell tagged ``check`` (``:tags: [check]``) is folded: its code hides behind a
+  "Show the check" toggle, its outputs (the verdict lines) stay visible (:func:`fold_checks`);
+  the PDF prints only the outputs, the reader notebooks keep the code. Such a cell must
+  check something (call ``check``, ``check_all`` or ``refute``, or assert): the build says
+  so, naming the line, when it does not.
 * When the PDF has been built (``_build/pdf/book.pdf``), the website carries a copy in
   ``_static/book.pdf`` and every page links to it (``book/_templates/pdf-link.html``).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -24,9 +30,18 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
 
-from bookbuild import sphinx_a11y, sphinx_latex, sphinx_ledger, sphinx_reader, sphinx_status
+from bookbuild import (
+    sphinx_a11y,
+    sphinx_latex,
+    sphinx_ledger,
+    sphinx_mathjax,
+    sphinx_reader,
+    sphinx_search,
+    sphinx_status,
+)
 from bookbuild.book import built_pdf, has_code_cells, read_notebook, store_dir
 from bookbuild.keys import chapter_dependencies, code_cells, execution_key
+from bookbuild.ledger import check_calls
 from bookbuild.listings import PackageLiteralInclude
 from bookbuild.macros import latex_preamble, mathjax_macros, read_macros
 
@@ -52,7 +67,42 @@ def read_with_outputs(text: str, store: str, packages: list[str], requirements: 
         for cell, executed in zip(cells, code_cells(stored), strict=True):
             cell.outputs = executed.outputs
             cell.execution_count = executed.execution_count
+    fold_checks(notebook)
     return notebook
+
+
+CHECK_TAG = "check"
+CHECK_PROMPTS = {"code_prompt_show": "Show the check", "code_prompt_hide": "Hide the check"}
+
+
+def fold_checks(notebook) -> None:
+    """Fold every cell tagged ``check``: MyST-NB's ``hide-input``, with the toggle saying what it hides.
+
+    Its outputs stay in view; the PDF leaves the code out (:mod:`bookbuild.sphinx_latex`).
+    """
+    for cell in code_cells(notebook):
+        tags = cell.metadata.get("tags", [])
+        if CHECK_TAG in tags:
+            cell.metadata["tags"] = [*tags, *(["hide-input"] if "hide-input" not in tags else [])]
+            cell.metadata["mystnb"] = {**CHECK_PROMPTS, **cell.metadata.get("mystnb", {})}
+
+
+def unchecked_check_cells(notebook) -> list[int]:
+    """The ``.md`` lines of the cells tagged ``check`` that neither call a check nor assert."""
+    found = []
+    for cell, line in zip(notebook.cells, notebook.metadata["source_map"], strict=True):
+        if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []) and not _checks(cell.source):
+            found.append(line)
+    return found
+
+
+def _checks(source: str) -> bool:
+    python = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    try:
+        tree = ast.parse(python)
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.Assert) for node in ast.walk(tree)) or any(check_calls(source))
 
 
 def _configure(app: Sphinx, config: Config) -> None:
@@ -98,6 +148,10 @@ def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:
         logger.error("has {code-cell} blocks but no jupytext/MyST-NB header: its cells would never run",
                      location=docname, type="bookbuild", subtype="header")
         return
+    for line in unchecked_check_cells(notebook):
+        logger.error(f"{path.name}:{line}: a cell tagged '{CHECK_TAG}' is folded on the page, but checks nothing "
+                     "(no check, check_all, refute or assert): show it, or make it check",
+                     location=(docname, line), type="bookbuild", subtype="fold")
     config = app.config
     requirements = Path(app.srcdir) / config.bookbuild_requirements
     packages = tuple(config.bookbuild_tracked_packages)
@@ -178,4 +232,6 @@ def setup(app: Sphinx) -> dict:
     sphinx_status.setup(app)
     sphinx_latex.setup(app)
     sphinx_a11y.setup(app)
+    sphinx_search.setup(app)
+    sphinx_mathjax.setup(app)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
