@@ -57,6 +57,10 @@ def test_claims_are_the_labelled_equations_and_the_fix_targets_in_order():
     assert found[1].definition is None
     assert found[2].title == "Correction: a is not z"
     assert found[3].definition == "a directive's equation"
+    # The ledger shows each equation as it is typeset: its TeX, from the source.
+    assert [c.tex for c in found] == ["z = w x + b", "\\pd{z}{w} = x", "", "y = 2 x"]
+    one_line = list(ledger.claims("book/a.md", "Text.\n\n$$ a = b $$ (eq-one-line)\n"))
+    assert one_line[0].tex == "a = b"
 
 
 def test_check_calls_are_found_by_name_with_their_literal_labels():
@@ -178,4 +182,9 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
     page = book.html("verification-ledger")
     assert "eq-double" in page and "eq-triple" in page
     assert 'href="double.html#check-1"' in page
+    # A row is named by its equation's number, linked to it, and shows the formula; each check
+    # links to its place on its page; the page lists its chapters first.
+    assert re.search(r'href="double\.html#equation-eq-double">\((?:\d+\.)?\d+\)</a>', page), page
+    assert "\\[y = 2 x\\]" in page and not re.search(r">line \d+<", page)
+    assert re.search(r'<ul class="ledger-contents[^"]*">.*href="#ledger-chapter-book-double"', page, re.S)
     assert "verification-ledger.html#ledger-eq-double" in book.html("double")  # the equation's mark

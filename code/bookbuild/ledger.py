@@ -55,6 +55,7 @@ class Claim:
     line: int
     definition: str | None = None  # the declared reason, for an equation that defines
     title: str = ""  # a correction's heading
+    tex: str = ""  # an equation's TeX, as the source writes it
 
     @property
     def docname(self) -> str:
@@ -131,7 +132,9 @@ def claims(chapter: str, text: str) -> Iterator[Claim]:
                 math_directive_open = False
                 continue
             if math_directive_open and (match := MATH_LABEL_OPTION.match(line)):
-                yield _equation(chapter, match["label"], number, lines, _closing_fence(lines, number, fence))
+                end = _closing_fence(lines, number, fence)
+                body = [later for later in lines[number:end - 1] if not later.startswith(":")]
+                yield _equation(chapter, match["label"], number, lines, end, "\n".join(body))
                 continue
             if verbatim:
                 continue
@@ -143,7 +146,7 @@ def claims(chapter: str, text: str) -> Iterator[Claim]:
             math_directive_open = directive == "math"
             continue
         if match := EQUATION_LABEL.search(line):
-            yield _equation(chapter, match["label"], number, lines, number)
+            yield _equation(chapter, match["label"], number, lines, number, _display_maths(lines, number))
         elif (match := TARGET.match(line)) and match["label"].startswith(CORRECTION_PREFIX):
             title = next((heading["title"] for later in lines[number:] if (heading := HEADING.match(later))), "")
             yield Claim(match["label"], "correction", chapter, number, title=_plain(title))
@@ -157,11 +160,21 @@ def _closing_fence(lines: list[str], start: int, fence: str) -> int:
     return len(lines)
 
 
-def _equation(chapter: str, label: str, number: int, lines: list[str], end: int) -> Claim:
+def _display_maths(lines: list[str], closing: int) -> str:
+    """The TeX of the ``$$ ... $$`` whose closing line is ``closing`` (1-based)."""
+    start = closing - 1
+    if lines[start].count("$$") < 2:
+        start = next(index for index in range(closing - 2, -1, -1) if lines[index].lstrip().startswith("$$"))
+    text = "\n".join(lines[start:closing])
+    return text[text.index("$$") + 2:text.rindex("$$")].strip()
+
+
+def _equation(chapter: str, label: str, number: int, lines: list[str], end: int, tex: str) -> Claim:
     """An equation whose last line is ``end`` (1-based); a definition if the next line says so."""
     following = lines[end] if end < len(lines) else ""
     match = DEFINITION.match(following.strip())
-    return Claim(label, "equation", chapter, number, definition=match["reason"] if match else None)
+    return Claim(label, "equation", chapter, number, definition=match["reason"] if match else None,
+                 tex=tex.strip())
 
 
 def _plain(title: str) -> str:

@@ -3,8 +3,10 @@
 * Each check's output on a chapter's page is rendered from its record (a MyST-NB MIME
   renderer, :class:`CheckRenderer`): a line with an anchor, whose label links to its row.
 * The ``{verification-ledger}`` directive is replaced, when the page is written, by the
-  totals and one table per chapter, in book order: every labelled equation and every
-  correction, its status, and each check with a link to its cell.
+  totals, a list of the chapters (the page's contents) and one table per chapter, in book
+  order: every labelled equation, by its number (a link to it) and its formula, and every
+  correction, by its title; then how it is proved: each check on a line, its method a link
+  to the check on its page, or the definition it states.
 * On the website each checked equation carries a small mark that links to its row.
 * ``verification.json`` at the site's root holds the same data.
 * The rules are applied after reading, as errors that name the file and line: an
@@ -28,6 +30,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from nnmath.verify import MIME_TYPE, record_from_json
 from sphinx.application import Sphinx
+from sphinx.builders.latex.nodes import math_reference
 from sphinx.util import logging
 from sphinx.util.nodes import make_refnode
 
@@ -183,54 +186,96 @@ def _equation_number(app: Sphinx, claim: ledger.Claim) -> str | None:
     return ".".join(map(str, number)) if number else None
 
 
+def _chapter_anchor(docname: str) -> str:
+    return "ledger-chapter-" + docname.replace("/", "-")
+
+
 def _ledger_nodes(app: Sphinx, docname: str, rows: list[ledger.Entry], records) -> list[nodes.Node]:
+    """The totals, a list of the chapters (the page's own contents), then one table per chapter."""
     builder = app.builder
     found = [nodes.paragraph(text=ledger.totals(rows, records).sentence(), classes=["ledger-totals"])]
     chapters: dict[str, list[ledger.Entry]] = {}
     for row in rows:
         chapters.setdefault(row.claim.docname, []).append(row)
+    titles = {chapter: app.env.titles[chapter].astext() if chapter in app.env.titles else chapter
+              for chapter in chapters}
+    contents = nodes.bullet_list(classes=["ledger-contents"])
     for chapter, chapter_rows in chapters.items():
-        title = app.env.titles[chapter].astext() if chapter in app.env.titles else chapter
-        rubric = nodes.rubric()
-        rubric += make_refnode(builder, docname, chapter, "", nodes.Text(title))
+        item = nodes.paragraph()
+        item += make_refnode(builder, docname, docname, _chapter_anchor(chapter), nodes.Text(titles[chapter]))
+        item += nodes.Text(f" ({len(chapter_rows)})")
+        contents += nodes.list_item("", item)
+    found.append(contents)
+    for chapter, chapter_rows in chapters.items():
+        rubric = nodes.rubric(ids=[_chapter_anchor(chapter)])
+        rubric += make_refnode(builder, docname, chapter, "", nodes.Text(titles[chapter]))
         found.append(rubric)
         found.append(_table(app, docname, chapter_rows))
     return found
 
 
-HEADER = ("Equation or correction", "Status", "Method", "Cases", "Error", "Tolerance", "Cell")
+HEADER = ("Equation or correction", "How it is proved")
 
 
 def _table(app: Sphinx, docname: str, entries: list[ledger.Entry]) -> nodes.table:
-    builder = app.builder
+    """One row per equation (its number, linked to it, and its formula) or correction (its title,
+    linked), with each check on a line of its own, linked to the check on its page."""
     rows = []
     for entry in entries:
         claim = entry.claim
-        name = nodes.inline()
-        name += nodes.target(ids=[f"ledger-{claim.label}"])
-        if claim.kind == "equation":
-            number = _equation_number(app, claim)
-            text = f"({number}) {claim.label}" if number else claim.label
-            name += make_refnode(builder, docname, claim.docname, f"equation-{claim.label}", nodes.Text(text))
+        name: list[nodes.Node] = [_claim_name(app, docname, claim)]
+        if claim.kind == "equation" and claim.tex:
+            name.append(_formula(claim))
+        if entry.checks:
+            proofs = [_check_line(app, docname, check) for check in entry.checks]
         else:
-            name += make_refnode(builder, docname, claim.docname, claim.label,
-                                 nodes.Text(claim.title or claim.label))
-        status = entry.status if entry.status != "definition" else f"definition: {claim.definition}"
-        for index, check in enumerate(entry.checks or [None]):
-            cells: list[nodes.Node] = [name if index == 0 else nodes.Text(""),
-                                       nodes.Text(status if index == 0 else "")]
-            if check is None:
-                cells += [nodes.Text("")] * 5
-            else:
-                verdict = "refutes the source" if check.outcome == "differs" else check.method
-                bound = "≥ " if check.outcome == "differs" else "≤ "
-                cells += [nodes.Text(verdict), nodes.Text(str(check.cases)),
-                          nodes.Text(_number(check.max_error)),
-                          nodes.Text(bound + _number(check.tolerance) if check.tolerance is not None else "n/a"),
-                          make_refnode(builder, docname, check.docname, check.anchor,
-                                       nodes.Text(f"line {check.line}"))]
-            rows.append(cells)
-    return table(HEADER, (24, 10, 18, 7, 9, 9, 8), rows, ["ledger", "longtable"])
+            proofs = [nodes.Text(f"definition: {claim.definition}" if claim.definition else entry.status)]
+        rows.append([name, proofs])
+    return table(HEADER, (45, 55), rows, ["ledger", "longtable"])
+
+
+def _claim_name(app: Sphinx, docname: str, claim: ledger.Claim) -> nodes.Node:
+    """The row's name, with its anchor: an equation's number, a correction's title, each a link."""
+    name = nodes.inline(classes=["ledger-name"])
+    name += nodes.target(ids=[f"ledger-{claim.label}"])
+    if claim.kind == "equation" and app.builder.format == "latex":  # typeset as \ref: the PDF's number, a link
+        name += math_reference("", "", docname=claim.docname, target=claim.label)
+    elif claim.kind == "equation":
+        number = _equation_number(app, claim)
+        name += make_refnode(app.builder, docname, claim.docname, f"equation-{claim.label}",
+                             nodes.Text(f"({number})" if number else claim.label))
+    else:
+        name += make_refnode(app.builder, docname, claim.docname, claim.label, nodes.Text(claim.title or claim.label))
+    return name
+
+
+def _formula(claim: ledger.Claim) -> nodes.math_block:
+    return nodes.math_block(claim.tex, claim.tex, nowrap=False, number=None, label=None, docname=claim.docname,
+                            classes=["ledger-formula"])
+
+
+def _check_line(app: Sphinx, docname: str, check: ledger.CheckRecord) -> nodes.Node:
+    """``autograd, 1 case, error 2e-16 ≤ 1e-10``, the method linked to the check on its page."""
+    line = nodes.inline()
+    line += make_refnode(app.builder, docname, check.docname, check.anchor, nodes.Text(check.method),
+                         "the check, on its page")
+    cases = f"{check.cases} case{'s' if check.cases != 1 else ''}"
+    if check.outcome == "differs":
+        text = f": the source's formula misses by {_number(check.max_error)} (≥ {_number(check.tolerance)})"
+    elif check.max_error is None:
+        text = f", holds in all {cases}"
+    else:
+        bound = f" ≤ {_number(check.tolerance)}" if check.tolerance is not None else ""
+        text = f", {cases}, error {_number(check.max_error)}{bound}"
+    line += nodes.Text(text)
+    return line
+
+
+def _loads_mathjax(app: Sphinx, doctree: nodes.document) -> None:
+    """The ledger's formulas are written with the page, after Sphinx has looked for maths to
+    decide whether the page loads MathJax: say that it has some."""
+    if any(doctree.findall(ledger_placeholder)):
+        app.env.get_domain("math").data["has_equations"][app.env.docname] = True
 
 
 def _write_json(app: Sphinx, exception: Exception | None) -> None:
@@ -246,6 +291,7 @@ def setup(app: Sphinx) -> None:
     app.add_node(check_label)
     app.add_directive("verification-ledger", VerificationLedger)
     app.connect("env-get-outdated", _outdated)
+    app.connect("doctree-read", _loads_mathjax)
     app.connect("env-check-consistency", _check_rules)
     app.connect("doctree-resolved", _resolve)
     app.connect("build-finished", _write_json)

@@ -78,7 +78,8 @@ def _resolve(app: Sphinx, doctree: nodes.document, docname: str) -> None:
                 nodes.literal(text=run["key"][:12]),  # as git abbreviates a commit
                 nodes.Text(run["result"]),
             ])
-        placeholder.replace_self(table(HEADER, (30, 18, 8, 10, 16, 8), rows, ["execution-status"]))
+        placeholder.replace_self(table(HEADER, (30, 18, 8, 10, 16, 8), rows, ["execution-status"],
+                                       labelled=app.builder.format == "html"))
 
 
 def setup(app: Sphinx) -> None:

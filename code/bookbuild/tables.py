@@ -5,11 +5,14 @@ from __future__ import annotations
 from docutils import nodes
 
 
-def table(header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[nodes.Node]],
-          classes: list[str]) -> nodes.table:
-    """A table with a header row; each cell holds one node (text, a link, a literal).
+def table(header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[nodes.Node | list[nodes.Node]]],
+          classes: list[str], labelled: bool = False) -> nodes.table:
+    """A table with a header row; each cell holds one node (text, a link, a literal), or a list
+    of them, one line (paragraph) each.
 
     ``widths`` are relative column widths, which the PDF keeps (the table fits the page).
+    ``labelled`` cells start with their column's name, which the website's CSS shows only on
+    a phone, where each row is a block (``book/_static/book.css``); the PDF has no use for it.
     """
     result = nodes.table(classes=[*classes, "colwidths-given"])
     group = nodes.tgroup(cols=len(header))
@@ -22,16 +25,22 @@ def table(header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[node
     body = nodes.tbody()
     group += body
     for cells in rows:
-        body += row(cells)
+        body += row(cells, header if labelled else ())
     return result
 
 
-def row(cells: list[nodes.Node]) -> nodes.row:
+def row(cells: list[nodes.Node | list[nodes.Node]], labels: tuple[str, ...] = ()) -> nodes.row:
     result = nodes.row()
-    for content in cells:
+    for index, content in enumerate(cells):
         entry = nodes.entry()
-        paragraph = nodes.paragraph()
-        paragraph += content
-        entry += paragraph
+        for number, line in enumerate(content if isinstance(content, list) else [content]):
+            if isinstance(line, nodes.Inline | nodes.Text):
+                paragraph = nodes.paragraph()
+                if labels and number == 0:
+                    paragraph += nodes.inline(text=f"{labels[index]}: ", classes=["table-cell-label"])
+                paragraph += line
+                entry += paragraph
+            else:  # a block, such as a formula
+                entry += line
         result += entry
     return result
