@@ -8,7 +8,7 @@ import subprocess
 
 import nbformat
 import pytest
-from bookbuild.book import load_config
+from bookbuild.book import load_config, read_notebook
 from bookbuild.execute import plan, stored_path
 from real_book import built_site, run_bookbuild, scratch_copy
 
@@ -123,3 +123,46 @@ def test_no_text_in_the_pdf_is_mangled():
     assert not re.search("Ã|â€|\ufffd", text)
     assert "https://www.ics.uci.edu/~pjsadows/" in text.replace("\n", "")
     assert "\\vb" not in text and "\\loss" not in text  # no raw macros
+
+
+def _pages(root) -> list[str]:
+    return _pdf_text(root).split("\f")
+
+
+def test_the_pdf_has_no_blemishes():
+    """No blank page, no overfull line, no undefined reference or numberless "Table 3.3" in the
+    ledger, the preface on its own page, the degree sign, the title in the file's metadata, and
+    figures in fonts a PDF reader can search (TrueType, not matplotlib's Type 3)."""
+    root, _ = built_site()
+    pdf = root / "_build" / "pdf" / "book.pdf"
+    pages = _pages(root)
+    blank = [number for number, page in enumerate(pages[:-1], start=1) if not page.strip()]
+    assert not blank, f"blank pages: {blank}"
+    log = (root / "_build" / "latex" / "book.log").read_text(errors="replace")
+    overfull = re.findall(r"^Overfull \\hbox \((\d+\.\d+)pt too wide\)", log, re.M)
+    assert not [width for width in overfull if float(width) > 5], f"{len(overfull)} overfull lines: {overfull}"
+    assert not re.search(r"Reference `[^']+' on page \d+ undefined", log)
+    assert "invalid in math mode" not in log
+    text = "\f".join(pages)
+    assert not re.search(r"Table [0-9A-Z]+\.\d+ – continued", text)
+    assert "12°" in text.replace(" ", "")
+    (preface,) = [page for page in pages if "At a glance" in page]
+    assert "ABOUT THIS BOOK" in preface.upper() and "CONTENTS" not in preface.upper()
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Title:\s+The Mathematics of Neural Networks, Executed$", info, re.M), info
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "Type 3" not in fonts, fonts
+
+
+def test_a_folded_check_prints_its_verdict_but_not_its_code():
+    root, _ = built_site()
+    typeset = re.sub(r"[^A-Za-z0-9]", "", _pdf_text(root))
+    folded = 0
+    for chapter in load_config(root).chapters:
+        notebook = read_notebook(chapter.read_text())
+        for cell in notebook.cells:
+            if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+                folded += 1
+                longest = max(cell.source.splitlines(), key=len)
+                assert re.sub(r"[^A-Za-z0-9]", "", longest) not in typeset, (chapter.name, longest)
+    assert folded, "no chapter folds a check"

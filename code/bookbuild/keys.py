@@ -33,10 +33,14 @@ KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_
                       "PYTHONHASHSEED": "0"}
 # The kernels' IPython configuration: every figure kept as SVG and as PDF (the website shows
 # the one, the PDF the other, both vector), an image (a matrix, a digit) embedded at its own
-# resolution, one pixel per entry, for the viewer to scale sharply; no history (kernels run
-# side by side).
+# resolution, one pixel per entry, for the viewer to scale sharply; a PDF figure's text in
+# TrueType (Type 42) fonts, which PDF readers search and copy, not Type 3 (embedding them,
+# fontTools warns that matplotlib's TeX fonts carry a creation date before 1970: harmless,
+# and not a reader's business); no history (kernels run side by side).
 KERNEL_CONFIG = """c.InlineBackend.figure_formats = {"svg", "pdf"}
-c.InlineBackend.rc = {"image.interpolation": "none"}
+c.InlineBackend.rc = {"image.interpolation": "none", "pdf.fonttype": 42}
+c.InteractiveShellApp.exec_lines = [
+    "import logging; logging.getLogger('fontTools.ttLib.tables._h_e_a_d').setLevel(logging.ERROR)"]
 c.HistoryManager.enabled = False
 """
 

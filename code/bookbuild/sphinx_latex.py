@@ -7,7 +7,9 @@ When the LaTeX builder has assembled the whole book into one document:
 * the bibliography is printed once, inside the references chapter, with no second heading;
 * each chapter's solutions are collected at its end, in a section of their own; each exercise
   links to its solution, each solution back to its exercise;
-* the code of a figure's hidden cell (``hide-input``) is not printed, only the figure;
+* the code of a hidden cell (``hide-input``: a figure's, a folded check's) is not printed,
+  only its outputs: the figure, the check's verdict lines (the code is on the website and
+  in the chapter's notebook, as ``book/how-to-read.md`` tells the reader);
 * the landing page's text is a preface, "About this book";
 * a grid of cards (the landing page's "At a glance") becomes a list: each card's title, linked
   where the card links, then its text;
@@ -42,6 +44,10 @@ PREAMBLE = r"""
 \newenvironment{sphinxclasscell_output}{%
   \sphinxsetup{VerbatimColor={RGB}{255,255,255}, VerbatimBorderColor={RGB}{150,150,150},
                verbatimwithframe=true}}{}
+% A long table continued on the next page says so without a number: the book's tables have no
+% caption (the ledger's, the glossary), so "Table 3.3" would be the number of another table.
+% Inside the continuation line, \tablename swallows "\ \thetable{} \textendash{}".
+\renewcommand*{\sphinxtablecontinued}[1]{{\def\tablename##1\textendash##2{}\textsf{#1}}}
 """
 
 
@@ -58,9 +64,15 @@ def _parts(root: Path) -> list[tuple[str, list[str], bool]]:
 
 def _configure(app: Sphinx, config) -> None:
     elements = dict(config.latex_elements or {})
-    elements["preamble"] = elements.get("preamble", "") + PREAMBLE
+    elements["preamble"] = elements.get("preamble", "") + PREAMBLE + _metadata(config)
     elements["maketitle"] = _title_page(config)
     config.latex_elements = elements
+
+
+def _metadata(config) -> str:
+    """The PDF's own title and author, which readers and libraries show for the file."""
+    return (f"\\hypersetup{{pdftitle={{{_latex(config.html_title)}}}, pdfauthor={{{_latex(config.author)}}}, "
+            "pdfsubject={The mathematics of neural networks, every equation checked by a machine}}\n")
 
 
 def _title_page(config) -> str:
@@ -96,11 +108,12 @@ def _resolve(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             marks.insert(0, nodes.raw("", "\\appendix\n", format="latex"))
         first.parent.insert(first.parent.index(first), marks)
     _cards_as_lists(doctree)
-    first_chapter = next(doctree.findall(addnodes.start_of_file), None)
-    if first_chapter is not None:  # the landing page's text, before Part I: a preface
-        first_chapter.parent.insert(0, nodes.raw("", PREFACE, format="latex"))
+    landing = next(doctree.findall(nodes.section), None)
+    if landing is not None:  # the landing page's text, before Part I: a preface, under its own heading
+        landing.insert(1 if landing.children and isinstance(landing[0], nodes.title) else 0,
+                       nodes.raw("", PREFACE, format="latex"))
     for chapter in chapters.values():
-        _hide_figure_code(chapter)
+        _hide_folded_code(chapter)
         _collect_solutions(chapter)
 
 
@@ -125,7 +138,7 @@ def _cards_as_lists(doctree: nodes.Element) -> None:
         grid.replace_self(items)
 
 
-def _hide_figure_code(chapter: nodes.Element) -> None:
+def _hide_folded_code(chapter: nodes.Element) -> None:
     for cell in list(chapter.findall(nodes.container)):
         if "tag_hide-input" in cell.get("classes", []):
             for part in list(cell.children):
