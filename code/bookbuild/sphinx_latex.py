@@ -35,6 +35,8 @@ PREAMBLE = r"""
 % bookbuild.sphinx_latex: the contents are "Contents"; the bibliography is the list of the
 % references chapter (no heading of its own); outputs in white frames, inputs in grey.
 \AtBeginDocument{\renewcommand{\contentsname}{Contents}\renewcommand{\bibname}{References}}
+% The ledger scales a formula wider than its column down to fit (bookbuild.sphinx_ledger).
+\usepackage{adjustbox}
 % Index entries are terms of the text, not code: upright, like the text.
 \renewcommand{\sphinxstyleindexentry}[1]{#1}
 \makeatletter

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -219,18 +220,27 @@ HEADER = ("Equation or correction", "How it is proved")
 
 def _table(app: Sphinx, docname: str, entries: list[ledger.Entry]) -> nodes.table:
     """One row per equation (its number, linked to it, and its formula) or correction (its title,
-    linked), with each check on a line of its own, linked to the check on its page."""
+    linked), with each check on a line of its own, linked to the check on its page.
+
+    On the website an equation's formula is displayed on a row of its own under it, across
+    both columns: in the first column alone MathJax would break it onto many short lines.
+    """
     rows = []
+    website = app.builder.format == "html"
     for entry in entries:
         claim = entry.claim
         name: list[nodes.Node] = [_claim_name(app, docname, claim)]
-        if claim.kind == "equation" and claim.tex:
-            name.append(_formula(claim))
+        formula = claim.tex if claim.kind == "equation" else ""
+        if formula and not website:
+            name.append(_pdf_formula(formula))
         if entry.checks:
             proofs = [_check_line(app, docname, check) for check in entry.checks]
         else:
             proofs = [nodes.Text(f"definition: {claim.definition}" if claim.definition else entry.status)]
         rows.append([name, proofs])
+        if formula and website:
+            rows.append([nodes.math_block(formula, formula, nowrap=False, number=None, label=None,
+                                          docname=claim.docname, classes=["ledger-formula"])])
     return table(HEADER, (45, 55), rows, ["ledger", "longtable"])
 
 
@@ -249,9 +259,26 @@ def _claim_name(app: Sphinx, docname: str, claim: ledger.Claim) -> nodes.Node:
     return name
 
 
-def _formula(claim: ledger.Claim) -> nodes.math_block:
-    return nodes.math_block(claim.tex, claim.tex, nowrap=False, number=None, label=None, docname=claim.docname,
-                            classes=["ledger-formula"])
+def _pdf_formula(tex: str) -> nodes.paragraph:
+    """The equation in the PDF's first column: inline, aligned if its lines are separated at the
+    top level (``a \\\\ b``), scaled down to the column's width if wider (a matrix)."""
+    if _breaks_at_top_level(tex):
+        tex = f"\\begin{{aligned}}{tex}\\end{{aligned}}"
+    return nodes.paragraph("", "", nodes.raw("", f"\\adjustbox{{max width=\\linewidth}}{{\\({tex}\\)}}",
+                                             format="latex"))
+
+
+def _breaks_at_top_level(tex: str) -> bool:
+    """Whether ``tex`` has a line break or an alignment tab outside every environment."""
+    depth = 0
+    for token in re.findall(r"\\begin\{[^}]*\}|\\end\{[^}]*\}|\\\\|&", tex):
+        if token.startswith("\\begin"):
+            depth += 1
+        elif token.startswith("\\end"):
+            depth -= 1
+        elif depth == 0:
+            return True
+    return False
 
 
 def _check_line(app: Sphinx, docname: str, check: ledger.CheckRecord) -> nodes.Node:

@@ -7,8 +7,9 @@ from docutils import nodes
 
 def table(header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[nodes.Node | list[nodes.Node]]],
           classes: list[str], labelled: bool = False) -> nodes.table:
-    """A table with a header row; each cell holds one node (text, a link, a literal), or a list
-    of them, one line (paragraph) each.
+    """A table with a header row; each cell holds one node (text, a link, a literal, a block), or
+    a list of them, one line each. A row with fewer cells than the header has: its last cell
+    spans the remaining columns.
 
     ``widths`` are relative column widths, which the PDF keeps (the table fits the page).
     ``labelled`` cells start with their column's name, which the website's CSS shows only on
@@ -25,7 +26,7 @@ def table(header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[node
     body = nodes.tbody()
     group += body
     for cells in rows:
-        body += row(cells, header if labelled else ())
+        body += _span(row(cells, header if labelled else ()), len(header))
     return result
 
 
@@ -44,3 +45,10 @@ def row(cells: list[nodes.Node | list[nodes.Node]], labels: tuple[str, ...] = ()
                 entry += line
         result += entry
     return result
+
+
+def _span(row_node: nodes.row, columns: int) -> nodes.row:
+    spare = columns - len(row_node.children)
+    if spare > 0:
+        row_node.children[-1]["morecols"] = spare
+    return row_node
