@@ -65,6 +65,7 @@ def measure(site: Path, only: str | None) -> list[dict]:
         for screen, (width, height) in SCREENS.items():
             context = browser.new_context(viewport={"width": width, "height": height})
             page = context.new_page()
+            page.set_default_timeout(180_000)  # a busy machine loads a long chapter slowly
             for name in names:
                 page.goto(f"{base}/book/{name}.html", wait_until="load")
                 if page.locator(".math").count():
