@@ -141,7 +141,8 @@ def test_the_pdf_has_no_blemishes():
     log = (root / "_build" / "latex" / "book.log").read_text(errors="replace")
     overfull = re.findall(r"^Overfull \\hbox \((\d+\.\d+)pt too wide\)", log, re.M)
     assert not [width for width in overfull if float(width) > 5], f"{len(overfull)} overfull lines: {overfull}"
-    assert not re.search(r"Reference `[^']+' on page \d+ undefined", log)
+    undefined = re.findall(r"[Rr]eference `([^']+)' on page \d+ undefined", log.replace("\n", ""))
+    assert not undefined, f"{len(undefined)} undefined references, such as {undefined[:3]}"
     assert "invalid in math mode" not in log
     text = "\f".join(pages)
     assert not re.search(r"Table [0-9A-Z]+\.\d+ – continued", text)

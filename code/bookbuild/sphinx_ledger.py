@@ -208,9 +208,9 @@ def _ledger_nodes(app: Sphinx, docname: str, rows: list[ledger.Entry], records) 
         contents += nodes.list_item("", item)
     found.append(contents)
     for chapter, chapter_rows in chapters.items():
-        rubric = nodes.rubric(ids=[_chapter_anchor(chapter)])
+        rubric = nodes.rubric()
         rubric += make_refnode(builder, docname, chapter, "", nodes.Text(titles[chapter]))
-        found.append(rubric)
+        found += [nodes.target(ids=[_chapter_anchor(chapter)]), rubric]  # a target: a label in the PDF too
         found.append(_table(app, docname, chapter_rows))
     return found
 
