@@ -184,9 +184,10 @@ def axe_source() -> str:
 
 
 # What a reader would miss: a display equation that MathJax neither fitted nor broke onto
-# lines, a printed line running past its output's box, a table or figure wider than the
-# page's column (a phone's layout makes each table row a block; a wide figure scrolls inside
-# its box, with a cue); by type, with the start of its text.
+# lines, a printed line running past its output's box, the ledger's or the execution status's
+# table wider than the page's column (a phone's layout makes each row a block; a chapter's
+# own tables scroll in the theme's box), a figure wider than the column (a wide figure
+# scrolls inside its box, with a cue); by type, with the start of its text.
 CUT_OFF = """() => {
   const wider = (element) => element.scrollWidth > element.clientWidth + 1;
   const column = document.querySelector('article').clientWidth;
@@ -195,7 +196,8 @@ CUT_OFF = """() => {
       .map(m => ['an equation', m.textContent.slice(0, 40)]),
     ...[...document.querySelectorAll('.cell_output pre')].filter(wider)
       .map(pre => ['a printed line', pre.textContent.slice(0, 40)]),
-    ...[...document.querySelectorAll('article table')].filter(t => t.getBoundingClientRect().width > column + 1)
+    ...[...document.querySelectorAll('article table.ledger, article table.execution-status')]
+      .filter(t => t.getBoundingClientRect().width > column + 1)
       .map(t => ['a table', t.textContent.trim().slice(0, 40)]),
     ...[...document.querySelectorAll('article figure:not(.wide-figure) img')]
       .filter(i => i.getBoundingClientRect().width > column + 1).map(i => ['a figure', i.alt.slice(0, 40)]),
