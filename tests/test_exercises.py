@@ -111,6 +111,21 @@ def test_an_exception_is_reported_with_the_readers_line():
     assert "__init__.py" not in verdict.message
 
 
+def inverse_of_w(W):
+    return np.linalg.inv(W)
+
+
+def calling_a_helper(A, W, b):
+    return A @ inverse_of_w(W) + b
+
+
+def test_the_line_is_the_deepest_of_the_readers_code_not_numpys():
+    verdict = LINEAR_FORWARD.verdict(calling_a_helper)
+    line = inverse_of_w.__code__.co_firstlineno + 1
+    assert verdict.message.startswith("✗ Your function raised LinAlgError on the case A (4, 3), W (2, 3), b (2,), at "
+                                      f"line {line} of test_exercises.py, return np.linalg.inv(W): ")
+
+
 def test_an_exception_in_a_notebook_cell_names_the_cell():
     filename = "/tmp/ipykernel_4242/1234567.py"
     source = "import numpy as np\ndef linear_forward(A, W, b):\n    return np.dot(W, A) + b\n"
@@ -128,6 +143,17 @@ def test_a_function_that_cannot_be_called_so_is_told_how_it_is_called():
     verdict = LINEAR_FORWARD.verdict(lambda A, W: A)
     assert verdict.kind == "exception"
     assert verdict.message.startswith("✗ Your function could not be called as (A, W, b): TypeError: ")
+
+
+def test_a_slip_whose_code_only_raises_explains_no_exception():
+    non_square = [case for case in LINEAR_FORWARD.cases() if len(set(case.args[1].shape)) == 2]
+    unsquare = dataclasses.replace(LINEAR_FORWARD, cases=lambda: non_square)
+
+    def raising_everywhere(A, W, b):
+        raise ValueError("a mistake of another kind")
+
+    verdict = unsquare.verdict(raising_everywhere)
+    assert verdict.kind == "exception" and "a mistake of another kind" in verdict.message
 
 
 def test_not_implemented_counts_as_not_written_yet():

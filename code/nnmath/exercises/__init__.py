@@ -350,9 +350,7 @@ class Exercise:
                 f"on all {len(cases)} cases ({self.about}); the worst error "
                 f"is {format_error(worst)}.", ok=True)
         for slip in self.slips:
-            if all(self._matches(outcome, self._prediction(slip, case, right))
-                   for outcome, case, right
-                   in zip(outcomes, cases, expected, strict=True)):
+            if self._explains(slip, outcomes, cases, expected):
                 return self._verdict("slip", len(cases), worst,
                                      f"✗ {slip.message}", slip=slip.name)
         first = next(i for i, error in enumerate(errors)
@@ -455,6 +453,17 @@ class Exercise:
             if ours.size:
                 worst = max(worst, float(entry_errors(ours, reference).max()))
         return worst
+
+    def _explains(self, slip, outcomes, cases, expected):
+        """Whether the reader's answers are the slip's on every case: the
+        same answers, or the same exception where the slip raises one, and
+        on at least one case an answer (an exception alone says little)."""
+        predictions = [self._prediction(slip, case, right)
+                       for case, right in zip(cases, expected, strict=True)]
+        return (any(predicted.error is None for predicted in predictions)
+                and all(self._matches(outcome, predicted) for
+                        outcome, predicted in zip(outcomes, predictions,
+                                                  strict=True)))
 
     def _matches(self, outcome, predicted):
         if predicted.error is not None or outcome.error is not None:
@@ -600,7 +609,7 @@ def _reader_frame(error, fn):
     packages and nnmath (whose functions the reader's code may call)."""
     own = getattr(getattr(fn, "__code__", None), "co_filename", None)
     library = _library_folders()
-    frames = traceback.extract_tb(error.__traceback__)[1:]  # not _attempt
+    frames = traceback.extract_tb(error.__traceback__)
     mine = [frame for frame in frames if frame.filename == own
             or not any(frame.filename.startswith(folder)
                        for folder in library)]
