@@ -36,8 +36,6 @@ name in its chapter's module (``nnmath.exercises.softmax_cross_entropy.
 softmax``), with the docstring the reader's stub shows; :meth:`Exercise.stub`
 gives that stub. A chapter imports only its own module, so that editing one
 chapter's exercises re-executes that chapter alone.
-
-Book: :doc:`how-to-read`
 """
 
 import ast
