@@ -7,7 +7,9 @@ stops recognizing a slip fails under that slip's name; ``pytest -rP -k
 slip`` prints every diagnosis.
 """
 
+import ast
 import dataclasses
+import inspect
 import json
 import linecache
 import re
@@ -86,7 +88,7 @@ def test_the_solution_and_its_stub_belong_to_the_chapter(exercise):
 def test_the_stub_runs_and_its_checker_says_nothing_is_written_yet(exercise):
     stub = exercise.stub()
     assert stub.startswith(f"def {exercise.name}(") and stub.endswith("    ...  # your code here\n")
-    assert exercise.solution.__doc__ in stub
+    assert ast.get_docstring(ast.parse(stub).body[0]) == inspect.cleandoc(exercise.solution.__doc__)
     namespace = {}
     exec(stub, namespace)
     verdict = exercise.verdict(namespace[exercise.name])
