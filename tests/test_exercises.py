@@ -191,6 +191,16 @@ def test_an_exception_in_a_notebook_cell_names_the_cell():
     assert "at line 3 of your cell, return np.dot(W, A) + b: shapes" in verdict.message
 
 
+def test_code_in_the_package_raising_is_located_in_its_module():
+    from nnmath.exercises import vectorized_equations
+
+    non_square = [case for case in LINEAR_FORWARD.cases() if len(set(case.args[1].shape)) == 2]
+    unsquare = dataclasses.replace(LINEAR_FORWARD, cases=lambda: non_square, slips=())
+    verdict = unsquare.verdict(vectorized_equations._w_not_transposed)
+    line = vectorized_equations._w_not_transposed.__code__.co_firstlineno + 1
+    assert f"at line {line} of vectorized_equations.py, Z = A @ W: matmul" in verdict.message
+
+
 def test_a_function_that_cannot_be_called_so_is_told_how_it_is_called():
     verdict = LINEAR_FORWARD.verdict(lambda A, W: A)
     assert verdict.kind == "exception"
@@ -239,6 +249,14 @@ def test_a_result_of_the_wrong_type_is_named(returned, said):
 
     verdict = LINEAR_FORWARD.verdict(answer)
     assert verdict.kind == "type" and verdict.message.startswith(said), verdict.message
+
+
+def test_an_answer_of_the_wrong_structure_lists_the_results_expected():
+    from nnmath.exercises.backprop_two_layer import check_two_layer_gradients
+
+    verdict = check_two_layer_gradients(lambda X, Y, W1, b1, W2, b2: [W1, b1])
+    assert verdict.message == ("✗ Your function should return 4 results, dW1, db1, dW2 and db2, as a tuple; it "
+                               "returned a Python list.")
 
 
 def test_a_part_of_several_results_of_the_wrong_type_is_named():
@@ -295,6 +313,14 @@ def test_an_unknown_mistake_is_located_and_sized_without_the_right_values():
     assert not {f"{value:.{digits}f}" for value in right.ravel() for digits in (1, 2, 3, 4)} & shown
 
 
+def test_a_wrong_number_is_sized_alone():
+    from nnmath.exercises.softmax_cross_entropy import check_cross_entropy, cross_entropy
+
+    verdict = check_cross_entropy(lambda Z, y: cross_entropy(Z, y) + 0.25 if len(y) == 4 else cross_entropy(Z, y))
+    assert verdict.message.startswith("✗ On the case Z (4, 3), y (4,), your ℒ is off by 0.25. That is not one "
+                                      "of the slips I know")
+
+
 def test_a_relative_error_is_said_in_percent():
     from nnmath.exercises.softmax_cross_entropy import check_logsumexp, logsumexp
 
@@ -342,6 +368,16 @@ def test_a_self_test_shows_one_record_with_its_label(capsys):
         self_test(label="ex-x")
     with pytest.raises(ValueError, match="no exercise is called 'soft_max'; the exercises are linear_forward, "):
         self_test("soft_max")
+
+
+def test_in_a_notebook_the_self_test_displays_its_record(monkeypatch, capsys):
+    ipython = pytest.importorskip("IPython")
+    shown = []
+    monkeypatch.setattr(ipython, "get_ipython", lambda: object())
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    self_test("relu_prime", label="ex-activations-relu")
+    assert capsys.readouterr().out == ""
+    assert [record.label for record in shown] == ["ex-activations-relu"]
 
 
 def test_the_self_test_fails_when_a_diagnosis_or_the_solution_breaks():

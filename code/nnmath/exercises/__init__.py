@@ -624,10 +624,8 @@ def _library_folders():
 
 
 def _number(x):
-    """Two significant digits, without an exponent from 0.01 to 9999."""
-    if 0.01 <= x < 1e4:
-        return f"{float(f'{x:.2g}'):g}"
-    return f"{x:.2g}"
+    """Two significant digits, written 100 rather than 1e+02."""
+    return f"{float(f'{x:.2g}'):g}"
 
 
 def _listing(names):
