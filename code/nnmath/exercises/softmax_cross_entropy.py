@@ -580,6 +580,10 @@ def _cross_entropy_all_entries(Z, y):
     return -np.mean(Y * log_softmax(Z))
 
 
+def _cross_entropy_rows_by_label(Z, y):
+    return -np.mean(log_softmax(Z)[y])
+
+
 def _picked(P, y, shift=0):
     """Each row's entry at column y_i + shift (NumPy wraps column −1)."""
     return P[_rows(P), y + shift]
@@ -638,6 +642,13 @@ CROSS_ENTROPY = Exercise(
              "averaged, ℒ = −(1/N) ∑_i ∑_c y_ic log p_ic.",
              lambda loss, Z, y: loss / Z.shape[1],
              _cross_entropy_all_entries),
+        Slip("rows-by-label",
+             "You indexed with the labels alone, P[y], which picks whole "
+             "rows of P (row y_i for each i): example i's probability of "
+             "its class is the entry in row i and column y_i, "
+             "P[np.arange(N), y].",
+             lambda loss, Z, y: -activations.log_softmax(Z)[y].mean(),
+             _cross_entropy_rows_by_label),
     ),
 )
 check_cross_entropy = CROSS_ENTROPY.check
@@ -700,6 +711,18 @@ def _grad_naive(Z, y):
     return P / len(y)
 
 
+def _grad_rows_by_label(Z, y):
+    P = softmax(Z)
+    P[y] -= 1
+    return P / len(y)
+
+
+def _rows_hit(y, N):
+    """1 in each row whose index is one of the labels (as P[y] -= 1 does,
+    once per row however often the label repeats)."""
+    return np.isin(np.arange(N), y).astype(np.float64)[:, None]
+
+
 def _one_hot(y, K, shift=0):
     """One-hot rows of y + shift (NumPy wraps class −1 to K − 1)."""
     return np.eye(K)[y + shift]
@@ -747,6 +770,13 @@ CROSS_ENTROPY_GRAD = Exercise(
              lambda delta, Z, y: (_naive_softmax(Z)
                                   - _one_hot(y, Z.shape[1])) / len(y),
              _grad_naive),
+        Slip("rows-by-label",
+             "You subtracted 1 with P[y], which picks whole rows of P (row "
+             "y_i for each i): the 1 of example i goes to row i and column "
+             "y_i, P[np.arange(N), y].",
+             lambda delta, Z, y: (activations.softmax(Z)
+                                  - _rows_hit(y, len(y))) / len(y),
+             _grad_rows_by_label),
     ),
 )
 check_cross_entropy_grad = CROSS_ENTROPY_GRAD.check
