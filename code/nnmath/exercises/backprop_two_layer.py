@@ -70,14 +70,15 @@ def _two_layer_cases():
     return cases
 
 
-def _two_layer_from(X, Y, W1, b1, W2, b2, output_factor=None,
-                    hidden_factor=None):
+def _two_layer_from(X, Y, W1, b1, W2, b2, output_factor, hidden_factor,
+                    back=None):
     """The four gradients when δ^[2] = (A^[2] − Y)/N is multiplied by
-    ``output_factor(A2)`` and δ^[2] W^[2] by ``hidden_factor(A1)``."""
+    ``output_factor(A2)``, and δ^[2] goes back through the matrix ``back``
+    (W^[2] by default) and is multiplied by ``hidden_factor(A1)``."""
     A1 = activations.sigmoid(X @ W1.T + b1)
     A2 = activations.sigmoid(A1 @ W2.T + b2)
     delta2 = (A2 - Y) / len(X) * output_factor(A2)
-    delta1 = delta2 @ W2 * hidden_factor(A1)
+    delta1 = delta2 @ (W2 if back is None else back) * hidden_factor(A1)
     return delta1.T @ X, delta1.sum(axis=0), delta2.T @ A1, delta2.sum(axis=0)
 
 
@@ -119,6 +120,14 @@ def _two_layer_mean_over_all(X, Y, W1, b1, W2, b2):
     A2 = 1 / (1 + np.exp(-(A1 @ W2.T + b2)))
     delta2 = (A2 - Y) / Y.size
     delta1 = (delta2 @ W2) * A1 * (1 - A1)
+    return delta1.T @ X, delta1.sum(axis=0), delta2.T @ A1, delta2.sum(axis=0)
+
+
+def _two_layer_w2_transposed(X, Y, W1, b1, W2, b2):
+    A1 = 1 / (1 + np.exp(-(X @ W1.T + b1)))
+    A2 = 1 / (1 + np.exp(-(A1 @ W2.T + b2)))
+    delta2 = (A2 - Y) / len(X)
+    delta1 = (delta2 @ W2.T) * A1 * (1 - A1)
     return delta1.T @ X, delta1.sum(axis=0), delta2.T @ A1, delta2.sum(axis=0)
 
 
@@ -176,6 +185,14 @@ TWO_LAYER_GRADIENTS = Exercise(
              lambda grads, X, Y, *rest: tuple(g / Y.shape[1]
                                               for g in grads),
              _two_layer_mean_over_all),
+        Slip("w2-transposed",
+             "You sent δ^[2] back through W^[2]ᵀ: from "
+             "Z^[2] = A^[1] W^[2]ᵀ + 1 b^[2]ᵀ, ∂ℒ/∂A^[1] = δ^[2] W^[2], of "
+             "shape (N, n_1); δ^[2] W^[2]ᵀ only fits when W^[2] is square, "
+             "and is wrong there.",
+             lambda grads, X, Y, W1, b1, W2, b2: _two_layer_from(
+                 X, Y, W1, b1, W2, b2, _one, _output_of_sigmoid, back=W2.T),
+             _two_layer_w2_transposed),
         Slip("transposed",
              "Your weight gradients are transposed: "
              "∂ℒ/∂W^[l] = δ^[l]ᵀ A^[l−1] has the shape of W^[l], "

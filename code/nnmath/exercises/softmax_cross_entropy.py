@@ -365,6 +365,10 @@ def _max_not_added_back(Z):
     return Z - log_sum
 
 
+def _log_softmax_unshifted(Z):
+    return Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+
+
 def _log_softmax_over_columns(Z):
     m = Z.max(axis=0)
     return Z - (m + np.log(np.exp(Z - m).sum(axis=0)))
@@ -397,6 +401,13 @@ LOG_SOFTMAX = Exercise(
              "log ∑ e^{z_c' − m}; yours is m too large.",
              lambda ref, Z: ref + Z.max(axis=1, keepdims=True),
              _max_not_added_back),
+        Slip("unshifted",
+             "Your log ∑ e^z is not shifted: e^1000 overflows to inf, and "
+             "when every logit is near −1000 every term underflows to 0, "
+             "whose log is −inf. Shift by the row's maximum m: "
+             "log ∑ e^{z_c} = m + log ∑ e^{z_c − m}.",
+             lambda ref, Z: Z - np.log(np.exp(Z).sum(axis=1, keepdims=True)),
+             _log_softmax_unshifted),
         Slip("wrong-axis",
              "Your log ∑ e^z sums over the wrong axis, the examples: each "
              "example's normalizer sums over its own K classes (axis 1, "
@@ -545,6 +556,10 @@ def _cross_entropy_cases():
                       [-1000.0, 1000.0, 0.0]])
     cases.insert(1, Case((large, np.array([1, 1, 2])),
                          "Z of shape (3, 3), logits of ±1000, y (3,)"))
+    unlikely = np.array([[0.0, -1000.0, 1.0], [2.0, 0.0, -800.0]])
+    cases.append(Case((unlikely, np.array([2, 0])),
+                      "Z of shape (2, 3), classes of probability e^{−1000}, "
+                      "y (2,)"))
     return cases
 
 
@@ -578,6 +593,11 @@ def _cross_entropy_log_of_softmax(Z, y):
 def _cross_entropy_all_entries(Z, y):
     Y = np.eye(Z.shape[1])[y]
     return -np.mean(Y * log_softmax(Z))
+
+
+def _cross_entropy_one_hot_times_log(Z, y):
+    Y = np.eye(Z.shape[1])[y]
+    return -np.sum(Y * np.log(softmax(Z))) / len(y)
 
 
 def _cross_entropy_rows_by_label(Z, y):
@@ -642,6 +662,16 @@ CROSS_ENTROPY = Exercise(
              "averaged, ℒ = −(1/N) ∑_i ∑_c y_ic log p_ic.",
              lambda loss, Z, y: loss / Z.shape[1],
              _cross_entropy_all_entries),
+        Slip("zero-times-log-zero",
+             "Your loss is nan where a class has a probability that "
+             "underflows to 0: Y ⊙ log P multiplies the 0 of Y by "
+             "log 0 = −inf, and 0·(−inf) is nan. Pick each example's "
+             "true class, row i and column y_i, or take log softmax in one "
+             "step.",
+             lambda loss, Z, y: -np.sum(np.eye(Z.shape[1])[y]
+                                        * np.log(activations.softmax(Z)))
+             / len(y),
+             _cross_entropy_one_hot_times_log),
         Slip("rows-by-label",
              "You indexed with the labels alone, P[y], which picks whole "
              "rows of P (row y_i for each i): example i's probability of "
@@ -719,8 +749,11 @@ def _grad_rows_by_label(Z, y):
 
 def _rows_hit(y, N):
     """1 in each row whose index is one of the labels (as P[y] -= 1 does,
-    once per row however often the label repeats)."""
-    return np.isin(np.arange(N), y).astype(np.float64)[:, None]
+    once per row however often the label repeats; a label of N or more is
+    an IndexError)."""
+    hit = np.zeros((N, 1))
+    hit[y] = 1.0
+    return hit
 
 
 def _one_hot(y, K, shift=0):
