@@ -617,7 +617,8 @@ CROSS_ENTROPY = Exercise(
     cases=_cross_entropy_cases,
     outputs=("ℒ",),
     shapes=("(), one number",),
-    about="3 to 6 examples of 2 to 5 classes, logits of ±1000",
+    about="2 to 6 examples of 2 to 5 classes, logits of ±1000, classes of "
+          "probability e^{−1000}",
     slips=(
         Slip("sum",
              "Your loss is N times too large: the book's loss is the mean "
@@ -769,7 +770,8 @@ CROSS_ENTROPY_GRAD = Exercise(
     cases=_cross_entropy_cases,
     outputs=("δ",),
     shapes=("(N, K), the shape of Z",),
-    about="3 to 6 examples of 2 to 5 classes, logits of ±1000",
+    about="2 to 6 examples of 2 to 5 classes, logits of ±1000, classes of "
+          "probability e^{−1000}",
     slips=(
         Slip("missing-1/N",
              "Your gradient is N times too large: the loss is a mean over "

@@ -209,7 +209,7 @@ FULL_GRADIENT = Exercise(
     cases=_epoch_cases,
     outputs=("gradient",),
     shapes=("(n_l, n_{l-1}), the shape of each batch's gradient",),
-    about="epochs of 3 to 10 examples in 2 or 3 batches, most with a "
+    about="epochs of 3 to 10 examples in 2 or 3 batches, two with a "
           "smaller last batch",
     run=_run_full_gradient,
     slips=(
