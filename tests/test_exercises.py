@@ -328,6 +328,15 @@ def test_a_relative_error_is_said_in_percent():
                                       "the first at [0] by 50 % of its size.")
 
 
+def test_a_wrong_initialisation_is_told_its_variance_and_mean():
+    verdict = EXERCISES["he_init"].verdict(lambda n_in, n_out, rng: rng.uniform(0, 1, size=(n_out, n_in)))
+    assert verdict.kind == "wrong"
+    assert re.fullmatch(r"✗ On a layer of n_\{l-1\} = 400 inputs and n_l = 100 neurons, the variance of your weights "
+                        r"is 16\.\d times the one asked for, and their mean is 7(\.\d)? standard deviations from "
+                        r"0: that is not one of the slips I know\. Compare with the variance in the docstring\.",
+                        verdict.message), verdict.message
+
+
 WEIRD = [None, "text", {}, object(), [1, 2], (np.zeros(2),), np.array(["a"]), np.array([1 + 2j]), np.float32(1.0),
          np.zeros((0,)), np.full(3, np.inf), Tensor(np.zeros(2)), (i for i in range(2)), 7, True]
 

@@ -96,13 +96,12 @@ def _init_runner(variance):
 
 
 def _init_explain(answer, expected, case):
-    (ratio, mean), = answer
-    n_in, n_out, _ = case.args
+    """The measured variance and mean, said to the reader."""
+    ratio, mean = answer[0]
     return (f"✗ On {case.about}, the variance of your weights is "
-            f"{ratio:.3g} times the one asked for, and their mean "
-            f"{abs(mean):.2g} of its standard deviation away from 0: that is "
-            f"not one of the slips I know. Compare with the variance in "
-            f"the docstring.")
+            f"{ratio:.3g} times the one asked for, and their mean is "
+            f"{abs(mean):.2g} standard deviations from 0: that is not one of "
+            f"the slips I know. Compare with the variance in the docstring.")
 
 
 def _variance_ratio(ratio):
