@@ -90,6 +90,12 @@ def _not_restored(f, x, h):
             + 2 * (np.sum(f.a * x) - h * earlier) * f.a)
 
 
+def _derivative(f, x, h):
+    """The exact gradient, which central differences with a step far below
+    h give (to rounding)."""
+    return 3 * f.c * x**2 + 2 * np.sum(f.a * x) * f.a
+
+
 def _all_at_once(f, x, h):
     along_ones = np.sum(f.c * (3 * x**2 + h**2)) + 2 * np.sum(f.a * x) * \
         np.sum(f.a)
@@ -126,6 +132,20 @@ def _gradient_not_restored(f, x, h):
         x[k] -= 2 * h
         down = f(x)
         grad[k] = (up - down) / (2 * h)
+    return grad
+
+
+def _gradient_own_step(f, x, h):
+    step = 1e-5
+    grad = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        saved = x[k]
+        x[k] = saved + step
+        up = f(x)
+        x[k] = saved - step
+        down = f(x)
+        x[k] = saved
+        grad[k] = (up - down) / (2 * step)
     return grad
 
 
@@ -173,6 +193,15 @@ NUMERICAL_GRADIENT = Exercise(
              "x ± h e_k.",
              lambda right, f, x, h: _all_at_once(f, x, h),
              _gradient_all_at_once),
+        Slip("own-step",
+             "Your differences do not use the step h they are given: "
+             "they come out as the derivative itself, as a step of your "
+             "own, far smaller than h, gives. Step by h: the central "
+             "difference at h errs by about h²/6 times the third "
+             "derivative, and that error is what a gradient check has to "
+             "expect.",
+             lambda right, f, x, h: _derivative(f, x, h),
+             _gradient_own_step),
     ),
 )
 check_numerical_gradient = NUMERICAL_GRADIENT.check
