@@ -43,6 +43,7 @@ class BookConfig:
     tracked_packages: tuple[str, ...]
     requirements: Path
     base_url: str  # where the website is published (html.baseurl, or BOOK_BASE_URL)
+    blas_threads: int = 1  # the kernels' BLAS threads: 1 for the build, more to test (execute --blas-threads)
 
     @property
     def build_dir(self) -> Path:
