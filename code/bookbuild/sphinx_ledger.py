@@ -165,10 +165,17 @@ def _mark_text(row: ledger.Entry) -> str:
         text = f"✓ property, {first.cases} cases"
     elif first.outcome == "differs":
         text = f"✓ {first.method}, the source's formula refuted"
+    elif first.exact_zero:
+        text = f"✓ {first.method}, {_zero(first)}"
     else:
-        text = f"✓ {first.method}, error {_number(first.max_error)}"
+        text = f"✓ {first.shown_method}, error {_number(first.max_error)}"
     more = len(row.checks) - 1
     return text + (f" (+{more} check{'s' if more > 1 else ''})" if more else "")
+
+
+def _zero(check: ledger.CheckRecord) -> str:
+    """A claim that something is 0: ``exactly zero``, or ``zero, 1e-17`` up to rounding."""
+    return "exactly zero" if check.max_error == 0 else f"zero, {_number(check.max_error)}"
 
 
 def _number(value: float | None) -> str:
@@ -222,10 +229,10 @@ def _table(app: Sphinx, docname: str, entries: list[ledger.Entry]) -> nodes.tabl
             if check is None:
                 cells += [nodes.Text("")] * 5
             else:
-                verdict = "refutes the source" if check.outcome == "differs" else check.method
+                verdict = "refutes the source" if check.outcome == "differs" else check.shown_method
                 bound = "≥ " if check.outcome == "differs" else "≤ "
-                cells += [nodes.Text(verdict), nodes.Text(str(check.cases)),
-                          nodes.Text(_number(check.max_error)),
+                error = _zero(check) if check.exact_zero else _number(check.max_error)
+                cells += [nodes.Text(verdict), nodes.Text(str(check.cases)), nodes.Text(error),
                           nodes.Text(bound + _number(check.tolerance) if check.tolerance is not None else "n/a"),
                           make_refnode(builder, docname, check.docname, check.anchor,
                                        nodes.Text(f"line {check.line}"))]
