@@ -217,6 +217,8 @@ def test_a_printed_number_is_compared_absolutely_to_its_last_digit():
         verify.check("eq-p", np.array([0.2, 0.4551]), ["0.2", "0.45"], method="printed numbers")
     verify.check("eq-p", np.array([0.45, 1.2009]), ["0.45", "1.2009"], method="printed numbers")
     assert last().printed == "2 to 4 decimals"
+    verify.check("eq-p", np.array([2, 14]), ["2", "14"], method="printed numbers")
+    assert last().printed == "units"
     with pytest.raises(TypeError, match="printed text"):
         verify.check("eq-p", np.float64(2.5908), 2.5908, method="printed numbers")
     with pytest.raises(ValueError, match="take their tolerance from their digits"):

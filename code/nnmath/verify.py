@@ -289,12 +289,15 @@ def printed_values(printed):
 
 def _precision(tolerances):
     """What the printed numbers' last digits are, for the record: "4
-    decimals", "2 to 4 decimals", or "units of 1e+307"."""
+    decimals", "2 to 4 decimals", "units" (whole numbers), or "units of
+    1e+307"."""
     exponents = sorted({round(math.log10(2 * t)) for t in tolerances.flat})
     if exponents[-1] > 0:
         units = ", ".join(f"{10.0 ** e:.0e}" for e in exponents)
         return f"units of {units}"
     decimals = sorted(-e for e in exponents)
+    if decimals == [0]:
+        return "units"
     if len(decimals) == 1:
         return f"{decimals[0]} decimal" + ("s" if decimals[0] != 1 else "")
     return f"{decimals[0]} to {decimals[-1]} decimals"
