@@ -282,7 +282,15 @@ def bare_asserts(source: str) -> list[int]:
     tree = syntax_tree(source)
     if tree is None:
         return []
-    return sorted(node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert) and node.msg is None)
+    return sorted(node.lineno for node in _statements(tree) if isinstance(node, ast.Assert) and node.msg is None)
+
+
+def _statements(node: ast.AST) -> Iterator[ast.AST]:
+    """Every statement under ``node``, at any depth, without visiting expressions (fast)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+            yield child
+            yield from _statements(child)
 
 
 def _bare_asserts(chapter: Chapter) -> list[str]:
