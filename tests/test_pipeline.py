@@ -19,6 +19,7 @@ import nbformat
 import psutil
 import pytest
 from fixture_book import FixtureBook, chapter
+from real_book import text_outputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
@@ -306,6 +307,26 @@ def test_the_book_executes_with_more_blas_threads_under_keys_of_its_own(book):
     assert "BLAS threads: 1" in book.html("threads")
     result = book.build("html", 1, "--blas-threads", "2")
     assert result.returncode != 0 and "--blas-threads goes with `execute` only" in result.output
+
+
+def test_a_claim_that_rests_on_the_order_of_a_sum_fails_with_two_threads(book):
+    """What the real book's 2-thread execution is there to catch, planted: a number whose last
+    digits the BLAS threads decide, asserted, and printed."""
+    path = book.add_chapter("order", chapter("Order", """\
+        import numpy as np
+        x, y = np.random.default_rng(0).standard_normal((2, 1_000_000))
+        print(repr(float(x @ y)))"""))
+    assert book.build("execute", 1).returncode == 0
+    (one_thread,) = (book.root / "_build" / "executed").glob("*.ipynb")
+    assert book.build("execute", 1, "--blas-threads", "2").returncode == 0
+    (two_threads,) = set((book.root / "_build" / "executed").glob("*.ipynb")) - {one_thread}
+    assert text_outputs(one_thread) != text_outputs(two_threads)  # the real book's test would name it
+    printed = text_outputs(one_thread)[0].strip()
+    path.write_text(path.read_text().replace("print(repr(float(x @ y)))",
+                                             f"assert float(x @ y) == {printed}, 'the sum as printed'"))
+    assert book.build("execute", 1).returncode == 0
+    result = book.build("execute", 1, "--blas-threads", "2")
+    assert result.returncode != 0 and "AssertionError: the sum as printed" in result.output, result.output
 
 
 def test_undoing_an_edit_costs_nothing(book):
