@@ -91,11 +91,11 @@ class FixtureBook:
             toc["chapters"] = [{"file": entry} for entry in entries[1:]]
         self.write("_toc.yml", yaml.safe_dump(toc, sort_keys=False))
 
-    def build(self, command: str = "html", jobs: int = 2) -> BuildResult:
+    def build(self, command: str = "html", jobs: int = 2, *options: str) -> BuildResult:
         search_path = [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])]
         environment = dict(os.environ, PYTHONPATH=os.pathsep.join(search_path))
         process = subprocess.run(
-            [sys.executable, "-m", "bookbuild", command, "--root", str(self.root), "--jobs", str(jobs)],
+            [sys.executable, "-m", "bookbuild", command, "--root", str(self.root), "--jobs", str(jobs), *options],
             cwd=self.root, env=environment, capture_output=True, text=True, timeout=600,
         )
         return BuildResult(process.returncode, process.stdout + process.stderr)

@@ -10,8 +10,8 @@ a machine without it.
 The copy starts with the checkout's store of executed chapters, when there is one: a
 chapter whose execution key (its code and what it imports) is unchanged is not run again,
 as in the checkout's own builds, so that after a one-chapter edit only that chapter runs.
-A clean execution of every chapter still happens in every session (the test that two
-clean executions print the same).
+A clean execution of every chapter still happens in every session: the test that executes
+the book with 2 BLAS threads per kernel and compares what it prints with the build's.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import nbformat
 from bookbuild.book import store_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,12 +77,21 @@ def without_dot() -> str:
     return f"{folder}{os.pathsep}{os.environ['PATH']}"
 
 
-def run_bookbuild(command: str, root: Path) -> subprocess.CompletedProcess:
+def run_bookbuild(command: str, root: Path, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bookbuild", command, "--root", str(root)],
+        [sys.executable, "-m", "bookbuild", command, "--root", str(root), *options],
         cwd=root, capture_output=True, text=True, errors="replace", timeout=1800,
         env=dict(os.environ, BOOK_BASE_URL=site_url(), PATH=without_dot()),
     )
+
+
+def text_outputs(path: Path) -> list[str]:
+    """A stored chapter's code cells' text as rendered: its streams joined (a kernel may split a
+    print into several stream messages, which MyST-NB merges), then the plain text of its results."""
+    notebook = nbformat.read(path, as_version=4)
+    return ["".join(output.text for output in cell.outputs if output.output_type == "stream")
+            + "".join(output.get("data", {}).get("text/plain", "") for output in cell.outputs)
+            for cell in notebook.cells if cell.cell_type == "code"]
 
 
 @functools.cache

@@ -72,6 +72,9 @@ def test_the_execution_key_covers_code_imported_modules_and_requirements(package
 
     requirements.write_text("numpy==2\n")
     assert _key(text, requirements) != changed_module
+    threaded = execution_key(read_notebook(text), ("keypkg",), requirements, blas_threads=2)
+    assert threaded != _key(text, requirements)
+    assert execution_key(read_notebook(text), ("keypkg",), requirements, blas_threads=1) == _key(text, requirements)
     assert _key(text.replace("print(VALUE)", "print(VALUE + 1)"), requirements) != _key(text, requirements)
 
 

@@ -39,7 +39,7 @@ def test_numerical_vjp_is_close_to_the_matmul_rule():
 
 def test_numerical_vjp_leaves_the_inputs_unchanged_and_steps_by_eps():
     x = np.array([1.0, 2.0])
-    (grad,) = numerical_vjp(lambda x: x**3, [x], np.ones(2), eps=1e-3)
+    (grad,) = numerical_vjp(lambda x: x**3, [x], np.ones(2), h=1e-3)
     np.testing.assert_array_equal(x, [1.0, 2.0])
     # Central differences of x^3 are exact up to eps^2: 3 x^2 + eps^2.
     np.testing.assert_allclose(grad, 3 * x**2 + 1e-6, rtol=1e-9)

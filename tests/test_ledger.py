@@ -78,6 +78,21 @@ def test_check_calls_are_found_by_name_with_their_literal_labels():
     assert list(ledger.check_calls(source)) == [(3, "eq-a"), (4, "eq-b"), (5, "fix-c"), (7, None)]
 
 
+def test_stored_records_keep_an_exact_zero_printed_digits_and_trivial_cases():
+    import nbformat
+    from nnmath import verify
+
+    verify.check("eq-neuron-grad", 0.0, 0.0, method="exact", zero=True)
+    verify.check("eq-neuron-grad", 2.5908, "2.5908", method="printed numbers")
+    bundles = [record._repr_mimebundle_() for record in verify.RECORDED[-2:]]
+    stored = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "x = 1", outputs=[nbformat.v4.new_output("display_data", data=bundle) for bundle in bundles])])
+    zero, printed = ledger.stored_records("book/a.md", SOURCE, stored)
+    assert zero.exact_zero and zero.json()["exact_zero"] is True and "printed" not in zero.json()
+    assert printed.printed == "4 decimals" and printed.shown_method == "printed numbers to 4 decimals"
+    assert printed.json()["printed"] == "4 decimals" and "exact_zero" not in printed.json()
+
+
 def test_the_rules_name_every_problem_with_its_line():
     claims = list(ledger.claims("book/a.md", SOURCE))
     assert ledger.problems(claims, {"eq-neuron-grad": ["x"], "fix-a-mistake": ["y"]}) == []
@@ -167,6 +182,21 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
         ```
         """)
     triple_path = book.add_chapter("triple", triple)
+    book.add_chapter("zero", HEADER + textwrap.dedent("""\
+        # Zero
+
+        $$
+        x - x = 0
+        $$ (eq-zero)
+
+        ```{code-cell} ipython3
+        import numpy as np
+        from nnmath.verify import check
+
+        check("eq-zero", np.float64(2.5) - np.float64(2.5), 0.0, method="exact", zero=True)
+        check("eq-zero", np.float64(0.25), "0.3", method="printed numbers")
+        ```
+        """))
     book.add_chapter("verification-ledger", LEDGER_PAGE)
     assert book.build().returncode == 0
 
@@ -181,6 +211,9 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
     assert rows["eq-triple"]["checks"][0]["max_error"] == 0.0
     page = book.html("verification-ledger")
     assert "eq-double" in page and "eq-triple" in page
+    assert rows["eq-zero"]["checks"][0]["exact_zero"] is True and "exactly zero" in page
+    assert rows["eq-zero"]["checks"][1]["printed"] == "1 decimal"
+    assert "printed numbers to 1 decimal" in page
     assert 'href="double.html#check-1"' in page
     # A row is named by its equation's number, linked to it, and shows the formula; each check
     # links to its place on its page; the page lists its chapters first.

@@ -248,6 +248,25 @@ def syntax_error_in_a_cell(book):
     return rf"^book/ruffed\.md:{line_of(path, 'def broken')}: invalid-syntax .*\(ruff\)$"
 
 
+def assert_without_a_message(book):
+    path = book.add_chapter("asserting", chapter("A", "x = 2\nassert x == 2, 'x should be 2'\nassert x > 1"))
+    return rf"^book/asserting\.md:{line_of(path, 'assert x > 1')}: an assert without a message; say what was expected"
+
+
+def unmarked_quotation_after_a_citation(book):
+    """The form of the review's misquotations: quotation marks in a sentence about a source."""
+    path = book.add_chapter("quoting", HEADER + "# Q\n\nThe source {cite}`amine2020dismantling` sets\n"
+                            '$z_0$ because it "can be set to $0$". Our "own words" are fine.\n')
+    return (rf"^book/quoting\.md:{line_of(path, 'can be set')}: \"can be set to \$0\$\" is attributed to a source "
+            "but not marked as a quotation")
+
+
+def unmarked_quotation_in_the_corrections_column(book):
+    path = book.add_chapter("fixes", HEADER + "# F\n\n| What the source says | What is right |\n| --- | --- |\n"
+                            '| It is "wrong, it won\'t work". | The "right" words. |\n')
+    return rf"^book/fixes\.md:{line_of(path, 'wrong, it')}: \"wrong, it won't work\" is attributed to a source"
+
+
 def ruff_in_tests(book):
     book.write("tests/test_x.py", "import os\n")
     return r"^tests/test_x\.py:1: F401 `os` imported but unused \(ruff\)$"
@@ -261,6 +280,7 @@ def ruff_in_tests(book):
     duplicate_target, duplicate_equation_label, duplicate_exercise_label, duplicate_figure_name,
     stray_notebook, checkpoints,
     unused_import_in_a_cell, undefined_name_in_a_later_cell, syntax_error_in_a_cell, ruff_in_tests,
+    assert_without_a_message, unmarked_quotation_after_a_citation, unmarked_quotation_in_the_corrections_column,
 ])
 def test_each_rule_reports_its_problem(book, make_bad):
     expected = make_bad(book)
@@ -330,6 +350,17 @@ def test_labels_come_from_targets_options_and_equations_but_not_from_code():
     assert [label for _, label in labels(text)] == [
         "target", "eq-inline", "ex-outer", "inside-exercise", "fig-yaml", "note-colon", "eq-directive"]
     assert dict((label, line) for line, label in labels(text))["fig-yaml"] == 19
+
+
+def test_marked_quotations_and_unattributed_quotation_marks_pass():
+    from bookbuild.lint import unmarked_quotations
+
+    text = ('Amine says {quote}`it makes sense to consider $z_0$ equal to $0$ <amine2020dismantling>`.\n'
+            'A "mean" reduction is ours. The source writes $"x"$ and `"code"`.\n\n'
+            '| What the source says | What is right |\n| --- | --- |\n'
+            '| {quote}`basis <punnen2021maths>` | The "bias". |\n'
+            '\n```{code-cell} ipython3\nprint("the source says \\"x\\"")\n```\n')
+    assert unmarked_quotations("book/x.md", text) == []
 
 
 def test_the_real_book_is_clean():

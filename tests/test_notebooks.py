@@ -49,7 +49,8 @@ CHAPTER = HEADER + textwrap.dedent("""\
     (fix-a)=
     :::{admonition} Correction
     :class: note
-    The source writes $a$ for $z$: {eq}`eq-x`.
+    The source writes $a$ for $z$: {eq}`eq-x`, {quote}`as $a = w x + b$
+    <amine2020dismantling>`.
     :::
 
     ```{code-cell} ipython3
@@ -128,6 +129,7 @@ def test_no_myst_is_left_and_every_construct_becomes_what_jupyter_shows():
     assert ('*code/nnmath/activations.py: sigmoid_prime*\n\n```python\ndef sigmoid_prime(z):\n'
             '    """Derivative of the sigmoid, elementwise."""\n') in text
     assert "> **Correction**\n>\n> The source writes $a$ for $z$: [(2.1)]" in text
+    assert "\u201cas $a = w x + b$\u201d." in text  # a quotation, in curly quotes
     assert "> **Exercise 2.1 (Why $z$?)**\n>\n> Explain [(2.1)]" in text
     assert ("<details>\n<summary>Solution to Exercise 2.1</summary>\n\nBecause of the **bias**.\n\n```python\n"
             "z = w @ x + b\n```\n\n</details>") in text
@@ -179,6 +181,13 @@ def test_the_base_url_comes_from_the_environment_first_and_ends_with_a_slash(mon
     assert base_url("https://nnmath.github.io/nnmath-book") == "https://nnmath.github.io/nnmath-book/"
     monkeypatch.setenv("BOOK_BASE_URL", "http://127.0.0.1:8123")
     assert base_url("https://nnmath.github.io/nnmath-book/") == "http://127.0.0.1:8123/"
+
+
+def test_a_quotation_without_its_source_is_an_error():
+    chapter = HEADER + "# A\n\nThe source says {quote}`these words`.\n"
+    line = chapter.splitlines().index("The source says {quote}`these words`.") + 1
+    with pytest.raises(notebooks.ConversionError, match=rf"^book/a\.md:{line}: \{{quote\}} takes the exact words"):
+        convert(chapter)
 
 
 def test_a_role_may_span_a_line_break_and_an_error_names_its_own_line():

@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 from fixture_book import FixtureBook, chapter
+from real_book import text_outputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
@@ -281,6 +283,50 @@ def test_two_clean_builds_give_identical_outputs(tmp_path):
         assert book.build().returncode == 0
         outputs.append(re.search(r"\[[-\d. e]+\]", book.html("seeded")).group())
     assert outputs[0] == outputs[1]
+
+
+def test_the_book_executes_with_more_blas_threads_under_keys_of_its_own(book):
+    """As a reader's machine runs it: 2 BLAS threads per kernel, stored apart from the build's
+    results, which the pages keep showing."""
+    book.add_chapter("threads", chapter("Threads", """\
+        import numpy
+        import threadpoolctl
+        print("BLAS threads:", *[pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                                 if pool["user_api"] == "blas"])"""))
+    assert book.build().returncode == 0
+    assert "BLAS threads: 1" in book.html("threads")
+    result = book.build("execute", 1, "--blas-threads", "2")
+    assert result.returncode == 0, result.output
+    assert book.executed() == ["book/threads.md"]
+    printed = sorted(output.text for path in (book.root / "_build" / "executed").glob("*.ipynb")
+                     for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"
+                     for output in cell.outputs)
+    assert printed == ["BLAS threads: 1\n", "BLAS threads: 2\n"]
+    result = book.build()
+    assert result.returncode == 0 and re.search(r"\n0 of 1 chapters executed", result.output), result.output
+    assert "BLAS threads: 1" in book.html("threads")
+    result = book.build("html", 1, "--blas-threads", "2")
+    assert result.returncode != 0 and "--blas-threads goes with `execute` only" in result.output
+
+
+def test_a_claim_that_rests_on_the_order_of_a_sum_fails_with_two_threads(book):
+    """What the real book's 2-thread execution is there to catch, planted: a number whose last
+    digits the BLAS threads decide, asserted, and printed."""
+    path = book.add_chapter("order", chapter("Order", """\
+        import numpy as np
+        x, y = np.random.default_rng(0).standard_normal((2, 1_000_000))
+        print(repr(float(x @ y)))"""))
+    assert book.build("execute", 1).returncode == 0
+    (one_thread,) = (book.root / "_build" / "executed").glob("*.ipynb")
+    assert book.build("execute", 1, "--blas-threads", "2").returncode == 0
+    (two_threads,) = set((book.root / "_build" / "executed").glob("*.ipynb")) - {one_thread}
+    assert text_outputs(one_thread) != text_outputs(two_threads)  # the real book's test would name it
+    printed = text_outputs(one_thread)[0].strip()
+    path.write_text(path.read_text().replace("print(repr(float(x @ y)))",
+                                             f"assert float(x @ y) == {printed}, 'the sum as printed'"))
+    assert book.build("execute", 1).returncode == 0
+    result = book.build("execute", 1, "--blas-threads", "2")
+    assert result.returncode != 0 and "AssertionError: the sum as printed" in result.output, result.output
 
 
 def test_undoing_an_edit_costs_nothing(book):

@@ -151,3 +151,82 @@ def test_an_infinite_error_travels_as_a_string_and_comes_back():
     back = verify.record_from_json(data)
     assert back.max_error == math.inf
     assert back.summary() == "✓ fix-inf: another formula, 1 case, the wrong formula is off by inf ≥ 0.001"
+
+
+def test_a_comparison_of_two_sides_below_the_tolerance_is_refused_as_vacuous():
+    """Arrays of 1e-20 agree within 1e-10 whatever formula produced them: that proves nothing."""
+    with pytest.raises(ValueError, match=r"eq-v: both sides are smaller than the tolerance 1e-10.*proves nothing"):
+        verify.check("eq-v", np.full(3, 1e-20), np.full(3, -3e-20), method="autograd")
+    with pytest.raises(ValueError, match="zero=True"):
+        verify.check("eq-v", np.zeros(2), np.zeros(2), method="exact")
+    assert verify.RECORDED == []
+    verify.check("eq-v", np.array([1e-20, 1e-3]), np.array([0.0, 1e-3]), method="autograd")  # one entry tells
+    verify.check("eq-v", np.full(2, 1e-20), np.full(2, 1e-20), method="autograd", tolerance=1e-30)
+
+
+def test_a_zero_is_declared_and_the_record_says_whether_it_is_exact():
+    verify.check("eq-z", np.zeros((2, 3)), np.zeros((2, 3)), method="exact", zero=True)
+    assert last().exact_zero and last().max_error == 0.0
+    assert last().summary() == "✓ eq-z: exact, 1 case, exactly zero"
+    verify.check("eq-z", np.array([0.0, -1e-17]), np.zeros(2), method="autograd", zero=True)
+    assert last().summary() == "✓ eq-z: autograd, 1 case, zero, error < 1e-12, tolerance 1e-10"
+    with pytest.raises(AssertionError, match=r"eq-z: ours should be 0 \(exact\), and is up to 0.001, over"):
+        verify.check("eq-z", np.array([0.0, 1e-3]), np.zeros(2), method="exact", zero=True)
+    with pytest.raises(AssertionError, match="is up to 1e-20, over the tolerance 0"):
+        verify.check("eq-z", np.array([0.0, 1e-20]), np.zeros(2), method="exact", zero=True, tolerance=0.0)
+    with pytest.raises(ValueError, match="the reference is not 0"):
+        verify.check("eq-z", np.zeros(2), np.array([0.0, 1.0]), method="exact", zero=True)
+
+
+def test_check_all_refuses_a_claim_whose_every_case_is_too_small_to_tell_and_counts_the_others():
+    tiny = st.floats(1e-30, 1e-20)
+    with pytest.raises(ValueError, match=r"eq-t: in every case both sides are smaller than the tolerance"):
+        verify.check_all("eq-t", tiny, lambda x: (np.float64(x), np.float64(-x)), method="exact")
+    assert verify.RECORDED == []
+
+    def half_tiny(x):  # small for x < 0.5, of size 1 above
+        value = np.float64(x if x >= 0.5 else 1e-20 * x)
+        return value, value
+
+    verify.check_all("eq-t", st.floats(0, 1), half_tiny, method="exact")
+    assert 0 < last().trivial_cases < 100
+    assert f"100 cases ({last().trivial_cases} too small to tell)" in last().summary()
+    verify.check_all("eq-t", st.floats(0, 1), lambda x: (np.float64(x) - np.float64(x), np.float64(0.0)),
+                     method="exact", zero=True)
+    assert last().exact_zero and last().trivial_cases == 0
+
+
+def test_printed_numbers_carry_half_a_unit_of_their_last_digit():
+    values, tolerances = verify.printed_values([["2.5908", "0.45"], ["-3", "1.8e308"]])
+    assert values.tolist() == [[2.5908, 0.45], [-3.0, 1.8e308]]
+    np.testing.assert_allclose(tolerances, [[5e-5, 5e-3], [0.5, 5e306]])
+    with pytest.raises(TypeError, match="printed text"):
+        verify.printed_values([2.5908])
+    with pytest.raises(ValueError, match="not a printed number"):
+        verify.printed_values("two")
+
+
+def test_a_printed_number_is_compared_absolutely_to_its_last_digit():
+    """2.58 is not 2.5908 printed, though their relative difference is 4e-3."""
+    verify.check("eq-p", np.float64(2.59083), "2.5908", method="printed numbers")
+    assert last().tolerance == pytest.approx(5e-5) and last().printed == "4 decimals"
+    assert last().summary() == "✓ eq-p: printed numbers to 4 decimals, 1 case, error < 1e-04, tolerance 5e-05"
+    with pytest.raises(AssertionError, match=r"eq-p: ours is 2.5908 where the page prints 2.58, off by 0.0108"):
+        verify.check("eq-p", np.float64(2.5908), "2.58", method="printed numbers")
+    with pytest.raises(AssertionError, match="prints 0.45"):
+        verify.check("eq-p", np.array([0.2, 0.4551]), ["0.2", "0.45"], method="printed numbers")
+    verify.check("eq-p", np.array([0.45, 1.2009]), ["0.45", "1.2009"], method="printed numbers")
+    assert last().printed == "2 to 4 decimals"
+    verify.check("eq-p", np.array([2, 14]), ["2", "14"], method="printed numbers")
+    assert last().printed == "units"
+    with pytest.raises(TypeError, match="printed text"):
+        verify.check("eq-p", np.float64(2.5908), 2.5908, method="printed numbers")
+    with pytest.raises(ValueError, match="take their tolerance from their digits"):
+        verify.check("eq-p", np.float64(2.5908), "2.5908", method="printed numbers", tolerance=1e-3)
+
+
+def test_a_record_stored_before_the_new_fields_still_reads():
+    old = {"label": "eq", "method": "exact", "outcome": "agrees", "cases": 1, "max_error": 0.0,
+           "tolerance": 1e-10, "anchor": "check-1"}
+    record = verify.record_from_json(old)
+    assert not record.exact_zero and record.printed == "" and record.trivial_cases == 0

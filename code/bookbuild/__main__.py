@@ -3,7 +3,13 @@
 ``html`` and ``pdf`` run the whole pipeline: check the book, execute what changed,
 then let Sphinx render with warnings as errors. The exit code is non-zero whenever
 any step failed, and every failing chapter is named. ``execute`` stops after the
-execution (the live preview runs it before each rebuild), ``check`` after the check,
+execution (the live preview runs it before each rebuild); ``execute --blas-threads N``
+executes the book with N BLAS threads per kernel, as a reader's machine would, under
+execution keys of its own (the pages always show the build's 1-thread results). Its
+chapters must pass every check; the CPU budget, the build's, does not apply (threads
+that wait for each other spin, and on a busy machine that costs several times the
+1-thread CPU time), and a cell may run ``THREADED_TIMEOUT_FACTOR`` times longer;
+``check`` stops after the check,
 ``site`` builds the PDF, then the website linking to it; ``lint`` runs the chapter lint,
 ``chapter NAME [--title TITLE] [--part CAPTION | --after CHAPTER]`` adds a chapter,
 ``preview`` serves the book and rebuilds it on every save (:mod:`bookbuild.preview`).
@@ -16,6 +22,8 @@ line and exit code 130.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import os
 import re
 import shutil
@@ -29,6 +37,7 @@ from bookbuild.execute import execute_book, format_report
 from bookbuild.processes import build_lock, run_child
 
 UNDEFINED = re.compile(r"LaTeX Warning: (?:Reference|Citation|Hyper reference) .* undefined")
+THREADED_TIMEOUT_FACTOR = 10  # execute --blas-threads N > 1: a cell's timeout, times this
 
 
 class BuildFailed(Exception):
@@ -98,9 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     place.add_argument("--part", help="with `chapter`: the caption of the part to append it to")
     place.add_argument("--after", help="with `chapter`: the chapter to place it after, e.g. book/notation")
     parser.add_argument("--root", type=Path, default=Path("."), help="the book's root (holds _config.yml)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters executed at once")
+    parser.add_argument("--jobs", type=int, help="chapters executed at once (default: the cores, divided by "
+                                                  "--blas-threads)")
     parser.add_argument("--port", type=int, default=8000, help="with `preview`: the port to serve on")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="with `execute`: BLAS threads per kernel (the build uses 1)")
     args = parser.parse_args(argv)
+    if args.blas_threads != 1 and args.command != "execute":
+        parser.error("--blas-threads goes with `execute` only: the pages show the build's 1-thread results")
+    if args.blas_threads < 1:
+        parser.error(f"--blas-threads must be at least 1, got {args.blas_threads}")
+    args.jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.blas_threads)
     if args.command == "chapter":
         if not args.name:
             parser.error("chapter needs a NAME, e.g. `make chapter NAME=my-topic`")
@@ -129,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     try:
         config = load_config(args.root)
+        if args.blas_threads != 1:
+            config = dataclasses.replace(config, blas_threads=args.blas_threads, chapter_budget=math.inf,
+                                         cell_timeout=config.cell_timeout * THREADED_TIMEOUT_FACTOR)
         with build_lock(config.build_dir, f"bookbuild {args.command}"):
             build(config, args.command, args.jobs)
     except (BookError, BuildFailed) as error:

@@ -43,6 +43,7 @@ class BookConfig:
     tracked_packages: tuple[str, ...]
     requirements: Path
     base_url: str  # where the website is published (html.baseurl, or BOOK_BASE_URL)
+    blas_threads: int = 1  # the kernels' BLAS threads: 1 for the build, more to test (execute --blas-threads)
 
     @property
     def build_dir(self) -> Path:
@@ -122,6 +123,10 @@ def _toc_files(items: list) -> list[str]:
 
 
 CODE_CELL = re.compile(r"^(```+|~~~+)\s*\{code-cell\}", re.M)
+# A quotation of a source, {quote}`exact words <bibkey>`: the content of the role.
+QUOTATION = re.compile(r"^(?P<words>\S.*?)\s*<(?P<key>[^<>\s]+)>$", re.S)
+# The role in a page's text (its content has no backquote, and may span lines).
+QUOTE_ROLE = re.compile(r"\{quote\}`(?P<content>[^`]*)`")
 
 
 def has_code_cells(text: str) -> bool:

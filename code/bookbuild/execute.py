@@ -39,7 +39,7 @@ from traitlets.config import Config
 
 from bookbuild import zygote
 from bookbuild.book import BookConfig, first_source_line, read_notebook
-from bookbuild.keys import KERNEL_CONFIG, KERNEL_ENVIRONMENT, execution_key
+from bookbuild.keys import KERNEL_CONFIG, execution_key, kernel_environment
 from bookbuild.processes import die_with_parent
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -71,7 +71,8 @@ def plan(config: BookConfig) -> list[Job]:
     for chapter in config.chapters:
         notebook = read_notebook(chapter.read_text())
         if any(cell.cell_type == "code" for cell in notebook.cells):
-            jobs.append(Job(chapter, execution_key(notebook, config.tracked_packages, config.requirements)))
+            jobs.append(Job(chapter, execution_key(notebook, config.tracked_packages, config.requirements,
+                                                    config.blas_threads)))
     return jobs
 
 
@@ -97,7 +98,7 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(
             min(workers, len(pending)), mp_context=context, initializer=_start_worker,
-            initargs=(os.getpid(), str(_ipython_dir(config))),
+            initargs=(os.getpid(), str(_ipython_dir(config)), config.blas_threads),
         )
         try:
             futures = {pool.submit(execute_chapter, job.chapter, job.key, config): job for job in pending}
@@ -124,17 +125,19 @@ def _ipython_dir(config: BookConfig) -> Path:
     return profile.parent
 
 
-def _start_worker(build_pid: int, ipython_dir: str) -> None:
+def _start_worker(build_pid: int, ipython_dir: str, blas_threads: int) -> None:
     """Pool initializer: die with the build, leave Ctrl-C to it, set up the kernels' zygote.
 
-    The kernels' environment is set here, before the zygote imports anything: one BLAS and
-    OpenMP thread (chapters run side by side, and the order of a threaded sum would change
-    the last digits of what they print from one machine to the next), a fixed hash seed,
-    and the IPython configuration of :func:`_ipython_dir`.
+    The kernels' environment is set here, before the zygote imports anything (OpenBLAS
+    reads its thread count once, when NumPy loads it): one BLAS and OpenMP thread for the
+    build (chapters run side by side, and the order of a threaded sum would change the last
+    digits of what they print from one machine to the next), ``blas_threads`` when the
+    tests execute the book as a reader's machine would; a fixed hash seed, and the IPython
+    configuration of :func:`_ipython_dir`.
     """
     die_with_parent(build_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build stops us; no traceback from here
-    os.environ.update(KERNEL_ENVIRONMENT, IPYTHONDIR=ipython_dir)
+    os.environ.update(kernel_environment(blas_threads), IPYTHONDIR=ipython_dir)
     factory = KernelProvisionerFactory.instance()
     if zygote.PROVISIONER_NAME not in factory.get_provisioner_entries():
         print("bookbuild: the kernel zygote is not registered, so every kernel starts from scratch "

@@ -7,7 +7,9 @@ requirements, of the Python version and of the kernel's environment and configur
 
 * editing a chapter's code, or a module it imports, changes its key (it re-executes);
 * editing a module it does not import, or a chapter's prose, leaves its key alone;
-* editing ``requirements.txt`` changes every key.
+* editing ``requirements.txt`` changes every key;
+* executing with another number of BLAS threads (``python -m bookbuild execute
+  --blas-threads 2``) gives other keys, so its results never mix with the build's.
 
 MyST-NB's own cache (jupyter-cache) hashes the code cells only, which is why the book
 does not use it: a change in ``code/`` would leave old outputs on the page.
@@ -27,10 +29,21 @@ from pathlib import Path
 import nbformat
 
 KEY_FORMAT = "bookbuild-key-2"
-# The kernels' environment: what makes two runs, on two machines, print the same. One BLAS
-# and OpenMP thread (the order of a threaded sum changes the last digits), a fixed hash seed.
-KERNEL_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                      "PYTHONHASHSEED": "0"}
+
+
+def kernel_environment(blas_threads: int = 1) -> dict[str, str]:
+    """The kernels' environment: what makes two runs, on two machines, print the same.
+
+    The build uses one BLAS and OpenMP thread (the order of a threaded sum changes the last
+    digits), and a fixed hash seed. A reader's machine uses as many threads as it has cores:
+    the tests execute the book with 2 as well, and every check must pass there too.
+    """
+    threads = str(blas_threads)
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "PYTHONHASHSEED": "0"}
+
+
+KERNEL_ENVIRONMENT = kernel_environment(1)  # the build's
 # The kernels' IPython configuration: every figure kept as SVG and as PDF (the website shows
 # the one, the PDF the other, both vector), an image (a matrix, a digit) embedded at its own
 # resolution, one pixel per entry, for the viewer to scale sharply; a PDF figure's text in
@@ -134,8 +147,10 @@ def chapter_dependencies(notebook: nbformat.NotebookNode, packages: tuple[str, .
     return module_closure(imported, packages)
 
 
-def execution_key(notebook: nbformat.NotebookNode, packages: tuple[str, ...], requirements: Path) -> str:
-    """The hash of everything the chapter's outputs depend on (see the module docstring)."""
+def execution_key(notebook: nbformat.NotebookNode, packages: tuple[str, ...], requirements: Path,
+                  blas_threads: int = 1) -> str:
+    """The hash of everything the chapter's outputs depend on (see the module docstring), for
+    kernels with ``blas_threads`` BLAS threads (the build's 1 unless told otherwise)."""
     kernel = notebook.metadata.get("kernelspec", {}).get("name", "python3")
     cells = [[cell.source, sorted(cell.metadata.get("tags", []))] for cell in code_cells(notebook)]
     dependencies = [
@@ -143,5 +158,6 @@ def execution_key(notebook: nbformat.NotebookNode, packages: tuple[str, ...], re
         for path in chapter_dependencies(notebook, packages)
     ]
     pinned = requirements.read_text() if requirements.is_file() else ""
-    payload = [KEY_FORMAT, sys.version, kernel, KERNEL_ENVIRONMENT, KERNEL_CONFIG, cells, dependencies, pinned]
+    payload = [KEY_FORMAT, sys.version, kernel, kernel_environment(blas_threads), KERNEL_CONFIG, cells,
+               dependencies, pinned]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]

@@ -75,15 +75,30 @@ class CheckRecord:
     chapter: str
     line: int  # the .md line of the cell's fence
     anchor: str  # the id of the check's output on the chapter's page
+    exact_zero: bool = False  # the claim: ours is 0 (exactly if max_error is 0, else up to rounding)
+    printed: str = ""  # printed numbers: the precision printed, e.g. "4 decimals"
+    trivial_cases: int = 0  # property checks: cases too small for the tolerance to tell
 
     @property
     def docname(self) -> str:
         return self.chapter.removesuffix(".md")
 
+    @property
+    def shown_method(self) -> str:
+        """The method as the ledger shows it: ``printed numbers to 4 decimals``."""
+        return f"{self.method} to {self.printed}" if self.printed else self.method
+
     def json(self, base: str = "") -> dict:
-        return {"method": self.method, "outcome": self.outcome, "cases": self.cases,
+        data = {"method": self.method, "outcome": self.outcome, "cases": self.cases,
                 "max_error": self.max_error, "tolerance": self.tolerance,
                 "cell": f"{base}{self.docname}.html#{self.anchor}", "source": f"{self.chapter}:{self.line}"}
+        if self.exact_zero:
+            data["exact_zero"] = True
+        if self.printed:
+            data["printed"] = self.printed
+        if self.trivial_cases:
+            data["trivial_cases"] = self.trivial_cases
+        return data
 
 
 @dataclasses.dataclass
@@ -262,7 +277,8 @@ def stored_records(chapter: str, text: str, stored: nbformat.NotebookNode) -> li
             records.append(CheckRecord(
                 label=record.label, method=record.method, outcome=record.outcome, cases=record.cases,
                 max_error=_finite_or_none(record.max_error), tolerance=_finite_or_none(record.tolerance),
-                chapter=chapter, line=fence, anchor=record.anchor,
+                chapter=chapter, line=fence, anchor=record.anchor, exact_zero=record.exact_zero,
+                printed=record.printed, trivial_cases=record.trivial_cases,
             ))
     return records
 

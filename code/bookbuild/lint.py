@@ -12,13 +12,20 @@
 5. no notebooks or Jupyter checkpoints in ``book/``: outputs are computed at build time only;
 6. ruff passes on ``code/`` and ``tests/`` (the repository's settings), and on each chapter's code
    cells, linted as a notebook so that ruff knows cells and magics; its lines point into the ``.md``;
-7. every chapter with code has at least ``MIN_EXERCISES`` exercises, each with a solution.
+7. every chapter with code has at least ``MIN_EXERCISES`` exercises, each with a solution;
+8. every ``assert`` in a chapter's code says, in its message, what was expected: a reader whose
+   machine fails it must learn more than ``AssertionError``;
+9. words in quotation marks in a sentence about one of the book's sources (its citation, "the
+   source", its author's name), or in the corrections' "What the source says" column, are marked
+   as a quotation, ``{quote}`exact words <key>```, which ``tests/test_quotations.py`` finds in
+   the source's text.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import re
 import subprocess
@@ -105,6 +112,8 @@ def lint_book(root: Path) -> list[str]:
     problems += _stray_notebooks(root)
     problems += _ledger(chapters)
     problems += [problem for chapter in chapters for problem in _exercises(chapter)]
+    problems += [problem for chapter in chapters for problem in _bare_asserts(chapter)]
+    problems += [problem for chapter in chapters for problem in unmarked_quotations(chapter.name, chapter.text)]
     problems += _ruff(root, chapters)
     return problems
 
@@ -160,12 +169,21 @@ def _names_pythonpath(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value == "PYTHONPATH"
 
 
+@functools.lru_cache(maxsize=1024)
+def syntax_tree(source: str) -> ast.Module | None:
+    """A Python source parsed once for all the rules that read it; None if it does not parse
+    (ruff reports the syntax error)."""
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
 def path_edits(source: str) -> list[tuple[int, str]]:
     """(line, what) for every edit of the module search path in a Python source."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []  # ruff reports the syntax error
+    tree = syntax_tree(source)
+    if tree is None:
+        return []
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -254,6 +272,119 @@ def _exercises(chapter: Chapter) -> list[str]:
         problems.append(f"{chapter.name}: {len(exercises)} exercise(s) with a :label:; a chapter with code has at "
                         f"least {MIN_EXERCISES}, each with a hidden solution (see CONTRIBUTING.md)")
     return problems
+
+
+# Rule 8: asserts say what was expected
+
+
+def bare_asserts(source: str) -> list[int]:
+    """The lines of the ``assert`` statements without a message in a Python source."""
+    tree = syntax_tree(source)
+    if tree is None:
+        return []
+    return sorted(node.lineno for node in _statements(tree) if isinstance(node, ast.Assert) and node.msg is None)
+
+
+def _statements(node: ast.AST) -> Iterator[ast.AST]:
+    """Every statement under ``node``, at any depth, without visiting expressions (fast)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+            yield child
+            yield from _statements(child)
+
+
+def _bare_asserts(chapter: Chapter) -> list[str]:
+    return [f"{chapter.name}:{cell.md_line(row)}: an assert without a message; say what was expected, "
+            "e.g. assert loss < 0.1, f\"the loss should end below 0.1, got {loss:.3g}\""
+            for cell in chapter.cells if not cell.source.lstrip().startswith("%%")
+            for row in bare_asserts(_python_source(cell.source))]
+
+
+# Rule 9: quotations of the sources are marked
+
+
+# The book's sources, by bibliography key, and their files among the sources (which are not in
+# the repository: tests/test_quotations.py looks for them).
+SOURCES = {
+    "amine2020dismantling": "000_3d692995be292e30.txt",
+    "clark2021backprop": "001_a894338046b1c749.txt",
+    "punnen2021maths": "002_7972b5719b6693f5.txt",
+}
+ATTRIBUTION = re.compile(r"\bthe source\b|\bsource's\b|\b(?:Amine|Clark|Punnen)\b|\{cite\}`(?:"
+                         + "|".join(SOURCES) + r")`", re.I)
+QUOTED = re.compile(r'"[^"]+"|\u201c[^\u201d]+\u201d')
+# What is not prose: code spans, maths, roles (a {quote} is marked already), directive and
+# comment lines; each is blanked, keeping the line breaks.
+NOT_PROSE = re.compile(r"\{[a-z][\w:-]*\}`[^`]*`|``[^`]*``|`[^`\n]*`|\$\$.*?\$\$|\$[^$]*\$", re.S)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+SOURCE_COLUMN = "What the source says"
+
+
+def _blank(text: str) -> str:
+    """The text with every character but the line breaks made a space: offsets are kept."""
+    return "\n".join(" " * len(line) for line in text.split("\n"))
+
+
+def unmarked_quotations(name: str, text: str) -> list[str]:
+    """Quotation marks around words attributed to a source, without the {quote} role."""
+    code_free = _without_code(text)
+    prose = NOT_PROSE.sub(lambda match: _blank(match.group(0)), code_free)  # offsets are shared
+    problems = []
+    offset = 0
+    for block in re.split(r"(\n[ \t]*\n)", prose):
+        if block.lstrip().startswith("|"):  # a table: each row, and the source's column
+            header = text[offset:offset + len(block)].lstrip().split("\n", 1)[0]
+            units = [(row, SOURCE_COLUMN in header) for row in block.splitlines(keepends=True)]
+        else:
+            units = [(sentence, False) for sentence in SENTENCE_END.split(block)]
+        position = offset
+        for unit, in_column in units:
+            start = block.find(unit, position - offset) + offset
+            position = start + len(unit)
+            quotations = list(QUOTED.finditer(unit))
+            said = quotations and ATTRIBUTION.search(code_free[start:position])
+            for quoted in quotations if in_column or said else ():
+                if not said and not _in_first_column(unit, quoted.start()):
+                    continue
+                line = text.count("\n", 0, start + quoted.start()) + 1
+                shown = " ".join(text[start + quoted.start():start + quoted.end()].split())
+                problems.append(f"{name}:{line}: {shown} is attributed to a source but not marked as a "
+                                "quotation: write {quote}`its exact words <key>` (the test finds them in the "
+                                "source), or, if these are not its words, no quotation marks")
+        offset += len(block)
+    return problems
+
+
+def _in_first_column(row: str, index: int) -> bool:
+    first = row.index("|")
+    second = row.index("|", first + 1)
+    return first < index < second
+
+
+def _without_code(text: str) -> str:
+    """The page with fenced blocks (code, directives' options and bodies that are code) and
+    comment lines blanked: only its prose is searched."""
+    kept = []
+    fence = None
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        blank = _blank(line)
+        if fence:
+            if stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
+                fence = None
+            kept.append(blank)
+            continue
+        match = FENCE_OPEN.match(line)
+        if match and (match["directive"] in VERBATIM_DIRECTIVES
+                      or (match["directive"] is None and match["fence"][0] != ":")):
+            fence = match["fence"]
+            kept.append(blank)
+        elif stripped.startswith("%") or (match and match["directive"]) or OPTION_LABEL.match(line) \
+                or re.match(r"^:[\w-]+:", line):
+            kept.append(blank)
+        else:
+            kept.append(line)
+    return "".join(kept)
 
 
 # Rule 4: unique labels

@@ -9,7 +9,7 @@ Jupyter and Colab do not know. :func:`reader_notebook` turns it into what they s
   widths) and comments disappear;
 * ``{eq}``, ``{ref}``, ``{numref}``, ``{doc}`` and ``{cite}`` become links to the website's
   pages, with the numbers and titles the website shows; a labelled equation gets its number
-  as a ``\tag``;
+  as a ``\tag``; a ``{quote}`words <key>``` becomes the words in curly quotes;
 * the first markdown cell defines the maths macros (from ``book/macros.tex``, their single
   definition), the next says where the notebook comes from, and the first code cell
   installs exactly the package that produced the page (see :func:`install_cell`);
@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from bookbuild import listings
-from bookbuild.book import first_source_line, read_notebook
+from bookbuild.book import QUOTATION, first_source_line, read_notebook
 from bookbuild.macros import Macro
 
 FENCE_OPEN = re.compile(
@@ -45,7 +45,7 @@ DROPPED_DIRECTIVES = {"index", "tabularcolumns"}  # what only the site or the PD
 # What the converter handles; anything else in a chapter with code fails the build.
 KNOWN_DIRECTIVES = {"literalinclude", "exercise", "solution", "solution-start", "solution-end", "admonition",
                     "math", "code-block", *ADMONITIONS, *DROPPED_DIRECTIVES}
-KNOWN_ROLES = {"eq", "ref", "numref", "doc", "cite", "index", "math"}
+KNOWN_ROLES = {"eq", "ref", "numref", "doc", "cite", "index", "math", "quote"}
 
 
 class ConversionError(Exception):
@@ -314,6 +314,12 @@ class _Converter:
                 return explicit["title"] if explicit else content.split(";")[0].strip()
             if role == "math":
                 return f"${content}$"
+            if role == "quote":
+                quotation = QUOTATION.match(content)
+                if not quotation:
+                    raise self.error(number, "{quote} takes the exact words and the source's key: "
+                                             "{quote}`exact words <key>`")
+                return f"\u201c{quotation['words']}\u201d"
             if role == "cite":
                 keys = [key.strip() for key in content.split(",")]
                 cited = [self._link("cite", key, number) for key in keys]

@@ -16,6 +16,8 @@
   so, naming the line, when it does not.
 * When the PDF has been built (``_build/pdf/book.pdf``), the website carries a copy in
   ``_static/book.pdf`` and every page links to it (``book/_templates/pdf-link.html``).
+* A source's words are quoted with the role ``{quote}`exact words <bibkey>```, rendered
+  in curly quotes; ``tests/test_quotations.py`` finds every one in the source's text.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import shutil
 from pathlib import Path
 
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
@@ -39,7 +42,7 @@ from bookbuild import (
     sphinx_search,
     sphinx_status,
 )
-from bookbuild.book import built_pdf, has_code_cells, read_notebook, store_dir
+from bookbuild.book import QUOTATION, built_pdf, has_code_cells, read_notebook, store_dir
 from bookbuild.keys import chapter_dependencies, code_cells, execution_key
 from bookbuild.ledger import check_calls
 from bookbuild.listings import PackageLiteralInclude
@@ -169,6 +172,26 @@ def _check_chapter(app: Sphinx, docname: str, source: list[str]) -> None:
 PDF_IN_SITE = "_static/book.pdf"
 
 
+def quote_role(name, rawtext, text, lineno, inliner, options=None, content=()):
+    """``{quote}`exact words <bibkey>```: the source's own words, in curly quotes.
+
+    The words are parsed as inline MyST, so a quoted formula is typeset; the key says
+    whose words they are, for the test that finds each quotation in its source.
+    """
+    match = QUOTATION.match(text)
+    if not match:
+        message = inliner.reporter.error(
+            f"{{quote}} takes the source's exact words and its bibliography key, "
+            f"{{quote}}`exact words <key>`; got {text!r}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    words, messages = inliner.parse(match["words"], lineno, None, inliner.parent)
+    quotation = nodes.inline(rawtext, "", classes=["source-quote"])
+    quotation += nodes.Text("\u201c")
+    quotation.extend(words)
+    quotation += nodes.Text("\u201d")
+    return [quotation], messages
+
+
 def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     context["book_pdf"] = PDF_IN_SITE if built_pdf(Path(app.srcdir)).is_file() else None
     # sphinx-thebe and sphinx-togglebutton register their inline scripts once per read
@@ -227,6 +250,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _copy_pdf)
     app.add_directive("literalinclude", PackageLiteralInclude, override=True)
+    app.add_role("quote", quote_role)
     sphinx_ledger.setup(app)
     sphinx_reader.setup(app)
     sphinx_status.setup(app)

@@ -169,10 +169,17 @@ def _mark_text(row: ledger.Entry) -> str:
         text = f"✓ property, {first.cases} cases"
     elif first.outcome == "differs":
         text = f"✓ {first.method}, the source's formula refuted"
+    elif first.exact_zero:
+        text = f"✓ {first.method}, {_zero(first)}"
     else:
-        text = f"✓ {first.method}, error {_number(first.max_error)}"
+        text = f"✓ {first.shown_method}, error {_number(first.max_error)}"
     more = len(row.checks) - 1
     return text + (f" (+{more} check{'s' if more > 1 else ''})" if more else "")
+
+
+def _zero(check: ledger.CheckRecord) -> str:
+    """A claim that something is 0: ``exactly zero``, or ``zero, 1e-17`` up to rounding."""
+    return "exactly zero" if check.max_error == 0 else f"zero, {_number(check.max_error)}"
 
 
 def _number(value: float | None) -> str:
@@ -284,11 +291,13 @@ def _breaks_at_top_level(tex: str) -> bool:
 def _check_line(app: Sphinx, docname: str, check: ledger.CheckRecord) -> nodes.Node:
     """``autograd, 1 case, error 2e-16 ≤ 1e-10``, the method linked to the check on its page."""
     line = nodes.inline()
-    line += make_refnode(app.builder, docname, check.docname, check.anchor, nodes.Text(check.method),
+    line += make_refnode(app.builder, docname, check.docname, check.anchor, nodes.Text(check.shown_method),
                          "the check, on its page")
     cases = f"{check.cases} case{'s' if check.cases != 1 else ''}"
     if check.outcome == "differs":
         text = f": the source's formula misses by {_number(check.max_error)} (≥ {_number(check.tolerance)})"
+    elif check.exact_zero:
+        text = f", {cases}, {_zero(check)}"
     elif check.max_error is None:
         text = f", holds in all {cases}"
     else:

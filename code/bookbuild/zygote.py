@@ -9,8 +9,8 @@ already loaded, in milliseconds.
 
 It is safe because the zygote only imports: it never runs a PyTorch or NumPy
 computation, so no thread pool exists to be lost in the fork, and it sets the
-execution environment (one BLAS/OpenMP thread, a fixed hash seed) before the
-imports, exactly as the kernel's own environment would. The child starts a new
+execution environment (the BLAS/OpenMP threads, one for the build, and a fixed hash
+seed) before the imports, exactly as the kernel's own environment would. The child starts a new
 session, like a kernel launched by jupyter_client, so signals (interrupt, kill)
 reach it and its subprocesses alike.
 

@@ -87,18 +87,18 @@ def autograd_vjp(torch_fn, inputs, grad_output, wrt=None):
     ]
 
 
-def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
+def numerical_vjp(fn, inputs, grad_output, h=1e-6, wrt=None):
     r"""Vector-Jacobian product by central finite differences.
 
     For each entry :math:`x_k` of each input in ``wrt``, with
     :math:`\phi(x) = \sum G \odot f(x)`:
 
     .. math:: \frac{\partial \phi}{\partial x_k} \approx
-              \frac{\phi(x + \epsilon e_k) - \phi(x - \epsilon e_k)}
-              {2 \epsilon}
+              \frac{\phi(x + h e_k) - \phi(x - h e_k)}{2 h}
 
-    whose error is :math:`O(\epsilon^2)` (plus rounding of order
-    :math:`10^{-16} / \epsilon`).
+    whose error is :math:`O(h^2)` (plus rounding of order
+    :math:`\epsilon / h`, :math:`\epsilon \approx 2.2 \cdot 10^{-16}` the
+    machine epsilon).
 
     Parameters
     ----------
@@ -106,7 +106,8 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
         Takes and returns NumPy arrays (or floats).
     inputs : sequence of array_like
     grad_output : array_like, shape of ``fn``'s output
-    eps : float
+    h : float
+        The step.
     wrt : sequence of int, optional
         Positions of the inputs to differentiate (default: the floating-point
         ones).
@@ -132,12 +133,12 @@ def numerical_vjp(fn, inputs, grad_output, eps=1e-6, wrt=None):
         grad = np.zeros_like(x)
         for k in np.ndindex(x.shape):
             saved = x[k]
-            x[k] = saved + eps
+            x[k] = saved + h
             up = phi()
-            x[k] = saved - eps
+            x[k] = saved - h
             down = phi()
             x[k] = saved
-            grad[k] = (up - down) / (2 * eps)
+            grad[k] = (up - down) / (2 * h)
         grads.append(grad)
     return grads
 
@@ -167,7 +168,7 @@ def _max_error(ours, reference):
 
 
 def check_vjp(
-    our_grads, torch_fn, inputs, grad_output=None, seed=0, fn=None, eps=1e-6,
+    our_grads, torch_fn, inputs, grad_output=None, seed=0, fn=None, h=1e-6,
     wrt=None,
 ):
     """Compare our vector-Jacobian product with autograd's and with finite
@@ -186,7 +187,7 @@ def check_vjp(
     fn : callable, optional
         The function whose finite differences are taken (NumPy in, NumPy
         out); by default ``torch_fn`` run in float64.
-    eps : float
+    h : float
         Finite-difference step.
     wrt : sequence of int, optional
         Positions of the inputs to differentiate (default: the floating-point
@@ -212,7 +213,7 @@ def check_vjp(
             ours, autograd_vjp(torch_fn, inputs, grad_output, wrt)
         ),
         max_error_vs_finite_differences=_max_error(
-            ours, numerical_vjp(fn, inputs, grad_output, eps, wrt)
+            ours, numerical_vjp(fn, inputs, grad_output, h, wrt)
         ),
     )
 

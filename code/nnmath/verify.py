@@ -28,12 +28,29 @@ relative error where it is larger. Both sides must be float64 (or exact
 integers) and have the same shape: a check never broadcasts, so an array of
 the wrong shape fails instead of being compared with copies of itself.
 
+No check is vacuous:
+
+- a comparison whose two sides are both smaller than its tolerance (every
+  entry) proves nothing, whatever the formulas, and is refused with a
+  ``ValueError``; a :func:`check_all` is refused when every case is such a
+  comparison, and its record counts the cases that were;
+- a claim that a quantity *is* zero says so, ``zero=True``: the reference
+  must then be exactly 0, and ours within the tolerance of it (absolutely;
+  set the tolerance for the size of the terms that cancel). The record
+  says so: "exactly zero" when ours is exactly 0 (a product with 0, a
+  ReLU that is off), "zero" with the error when rounding leaves a residue;
+- numbers printed on a page or in a source (``method="printed numbers"``)
+  are given as the printed strings, ``"2.5908"``, and each must be within
+  half a unit of its last digit (here :math:`5 \cdot 10^{-5}`),
+  absolutely: 2.58 does not pass for 2.5908.
+
 Book: :doc:`how-to-read`
 """
 
 import itertools
 import math
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -74,6 +91,15 @@ class Record:
         smallest difference required.
     anchor : str
         The id of the check's output on the page, ``check-<n>``.
+    exact_zero : bool
+        The claim is that ours is 0 (``zero=True``): exactly, when
+        ``max_error`` is 0, or up to rounding.
+    printed : str
+        Printed numbers: the precision they were printed to, e.g.
+        ``"4 decimals"``; empty otherwise.
+    trivial_cases : int
+        Property checks: the cases whose two sides were both smaller than
+        the tolerance (they prove nothing; not all of them may be).
     """
 
     label: str
@@ -83,12 +109,23 @@ class Record:
     max_error: float
     tolerance: float
     anchor: str
+    exact_zero: bool = False
+    printed: str = ""
+    trivial_cases: int = 0
 
     def summary(self):
         """One line for the reader, e.g. ``✓ eq-x: autograd, 1 case,
         error < 1e-12, tolerance 1e-10``."""
         cases = f"{self.cases} case" + ("s" if self.cases != 1 else "")
-        if math.isnan(self.max_error):
+        if self.trivial_cases:
+            cases += f" ({self.trivial_cases} too small to tell)"
+        method = (f"{self.method} to {self.printed}" if self.printed
+                  else self.method)
+        if self.exact_zero:
+            measured = ("exactly zero" if self.max_error == 0 else
+                        f"zero, error {_order(self.max_error)}, tolerance "
+                        f"{self.tolerance:.2g}")
+        elif math.isnan(self.max_error):
             measured = "holds in every case"
         elif self.outcome == "differs":
             measured = (f"the wrong formula is off by "
@@ -96,7 +133,7 @@ class Record:
         else:
             measured = (f"error {_order(self.max_error)}, "
                         f"tolerance {self.tolerance:.2g}")
-        return f"✓ {self.label}: {self.method}, {cases}, {measured}"
+        return f"✓ {self.label}: {method}, {cases}, {measured}"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         record = {key: _json_number(value)
@@ -120,7 +157,8 @@ def _order(error):
     return f"< {10.0 ** math.ceil(math.log10(error) + 1e-12):.0e}"
 
 
-def check(label, ours, reference, *, method, tolerance=DEFAULT_TOLERANCE):
+def check(label, ours, reference, *, method, tolerance=DEFAULT_TOLERANCE,
+          zero=False):
     r"""Assert that ``ours`` equals ``reference``, and record it.
 
     Parameters
@@ -128,20 +166,34 @@ def check(label, ours, reference, *, method, tolerance=DEFAULT_TOLERANCE):
     label : str
         The equation or correction this proves (its MyST label).
     ours, reference : array_like, torch.Tensor or float
-        Same shape, float64 or integers.
+        Same shape, float64 or integers. With ``method="printed numbers"``
+        the reference is the printed text: a string such as ``"2.5908"``, or
+        a (nested) list of them.
     method : str
         How ``reference`` was computed, one of :data:`METHODS`.
     tolerance : float
-        The largest error allowed.
+        The largest error allowed. Printed numbers take theirs from their
+        digits: half a unit in the last one, absolutely, entry by entry.
+    zero : bool
+        The claim is that ``ours`` is 0: the reference must be exactly 0,
+        and ours within ``tolerance`` of it.
 
     Raises
     ------
     AssertionError
         The error exceeds ``tolerance``.
     TypeError, ValueError
-        A side is not float64, or the shapes differ.
+        A side is not float64, the shapes differ, or the comparison is
+        vacuous: both sides are smaller than the tolerance, and the claim is
+        not declared ``zero=True``.
     """
     _check_method(method)
+    if method == "printed numbers":
+        _check_printed(label, ours, reference, tolerance, zero)
+        return
+    if zero:
+        _check_zero(label, ours, reference, method, tolerance)
+        return
     error = max_error(ours, reference)
     if not error <= tolerance:
         raise AssertionError(
@@ -149,8 +201,143 @@ def check(label, ours, reference, *, method, tolerance=DEFAULT_TOLERANCE):
             f"{error:.3g}, over the tolerance {tolerance:.3g}; "
             + _worst_entry(ours, reference)
         )
-    _show(Record(label, method, "agrees", 1, error, tolerance,
-                        _anchor()))
+    if _too_small(ours, reference, tolerance):
+        raise ValueError(
+            f"{label}: both sides are smaller than the tolerance "
+            f"{tolerance:.3g} (ours up to {_size(ours):.3g}, the reference "
+            f"up to {_size(reference):.3g}), so the comparison proves "
+            "nothing: compare quantities of a size the tolerance can tell "
+            "apart (scale them, or compare the terms that cancel), or, if "
+            "the claim is that ours is 0, say so with zero=True"
+        )
+    _show(Record(label, method, "agrees", 1, error, tolerance, _anchor()))
+
+
+def _size(x):
+    """The largest magnitude of an array's entries (0 for an empty one)."""
+    array = _as_float64(x, "a side")
+    return float(np.abs(array).max()) if array.size else 0.0
+
+
+def _too_small(ours, reference, tolerance):
+    """Both sides smaller than the tolerance: any formula would pass."""
+    return _size(ours) < tolerance and _size(reference) < tolerance
+
+
+def _check_zero(label, ours, reference, method, tolerance):
+    """``zero=True``: the reference is exactly 0, ours within the tolerance."""
+    reference_size = _size(reference)
+    if reference_size != 0:
+        raise ValueError(
+            f"{label}: zero=True claims that ours is 0, but the reference "
+            f"is not 0 (up to {reference_size:.3g})"
+        )
+    error = max_error(ours, reference)
+    if not error <= tolerance:
+        raise AssertionError(
+            f"{label}: ours should be 0 ({method}), and is up to "
+            f"{error:.3g}, over the tolerance {tolerance:.3g}; "
+            + _worst_entry(ours, reference)
+        )
+    _show(Record(label, method, "agrees", 1, error, tolerance, _anchor(),
+                 exact_zero=True))
+
+
+def printed_values(printed):
+    r"""Printed numbers, as the page or the source shows them, with the
+    tolerance each one carries: half a unit in its last digit.
+
+    Parameters
+    ----------
+    printed : str or (nested) sequence of str
+        E.g. ``"2.5908"``, ``["0.45", "-0.79"]`` or ``"1.8e308"``.
+
+    Returns
+    -------
+    values, tolerances : ndarray of float64, same shape as ``printed``
+        ``"2.5908"`` gives 2.5908 and :math:`5 \cdot 10^{-5}`; ``"1.8e308"``
+        gives :math:`1.8 \cdot 10^{308}` and :math:`5 \cdot 10^{306}`.
+
+    Raises
+    ------
+    TypeError
+        An entry is not a string (a float has lost its printed digits).
+    ValueError
+        A string is not a number.
+    """
+    array = np.asarray(printed, dtype=object)
+    values = np.empty(array.shape)
+    tolerances = np.empty(array.shape)
+    for index, text in np.ndenumerate(array):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"printed numbers are given as the printed text, e.g. "
+                f"'2.5908', so that their digits set the tolerance; got "
+                f"{text!r}"
+            )
+        try:
+            number = Decimal(text.strip())
+        except InvalidOperation:
+            raise ValueError(f"{text!r} is not a printed number") from None
+        if not number.is_finite():
+            raise ValueError(f"{text!r} is not a printed number")
+        values[index] = float(number)
+        tolerances[index] = float(Decimal(5).scaleb(
+            number.as_tuple().exponent - 1))
+    return values, tolerances
+
+
+def _precision(tolerances):
+    """What the printed numbers' last digits are, for the record: "4
+    decimals", "2 to 4 decimals", "units" (whole numbers), or "units of
+    1e+307"."""
+    exponents = sorted({round(math.log10(2 * t)) for t in tolerances.flat})
+    if exponents[-1] > 0:
+        units = ", ".join(f"{10.0 ** e:.0e}" for e in exponents)
+        return f"units of {units}"
+    decimals = sorted(-e for e in exponents)
+    if decimals == [0]:
+        return "units"
+    if len(decimals) == 1:
+        return f"{decimals[0]} decimal" + ("s" if decimals[0] != 1 else "")
+    return f"{decimals[0]} to {decimals[-1]} decimals"
+
+
+def _check_printed(label, ours, printed, tolerance, zero):
+    """``method="printed numbers"``: each printed number is ours rounded
+    to its last digit, within half a unit of it, absolutely."""
+    if tolerance != DEFAULT_TOLERANCE or zero:
+        raise ValueError(
+            f"{label}: printed numbers take their tolerance from their "
+            "digits (half a unit in the last one); give no tolerance or "
+            "zero"
+        )
+    values, tolerances = printed_values(printed)
+    ours = _as_float64(ours, "ours")
+    if ours.shape != values.shape:
+        raise ValueError(
+            f"ours has shape {ours.shape} and the printed numbers "
+            f"{values.shape}: a check compares arrays of the same shape, "
+            "it never broadcasts"
+        )
+    with np.errstate(invalid="ignore"):
+        errors = np.abs(ours - values)
+    errors = np.where(np.isnan(errors), np.inf, errors)
+    # A printed decimal is itself rounded to the nearest double: allow that.
+    allowed = tolerances * (1 + 1e-9)
+    bad = errors > allowed
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        shown = np.asarray(printed, dtype=object)[index] if index else printed
+        raise AssertionError(
+            f"{label}: ours is {ours[index]:.10g} where the page prints "
+            f"{shown}, off by {errors[index]:.3g}, more than half a unit in "
+            f"its last digit ({tolerances[index]:.3g}); at index {index}"
+        )
+    _show(Record(label, "printed numbers", "agrees", 1,
+                 float(errors.max()) if errors.size else 0.0,
+                 float(tolerances.max()) if tolerances.size else 0.0,
+                 _anchor(), printed=_precision(tolerances)))
 
 
 def refute(label, wrong, reference, *, method, at_least=1e-3):
@@ -190,7 +377,7 @@ def refute(label, wrong, reference, *, method, at_least=1e-3):
 
 
 def check_all(label, inputs, claim, *, method, cases=100,
-              tolerance=DEFAULT_TOLERANCE):
+              tolerance=DEFAULT_TOLERANCE, zero=False):
     r"""Assert a claim about all inputs on ``cases`` random ones, and record
     it.
 
@@ -213,23 +400,36 @@ def check_all(label, inputs, claim, *, method, cases=100,
     cases : int
         How many distinct cases to try; fewer is an error.
     tolerance : float
+    zero : bool
+        The claim is that ours is 0 in every case: each pair's reference is
+        exactly 0, and ours within ``tolerance`` of it.
 
+    A pair whose two sides are both smaller than ``tolerance`` proves
+    nothing: the record counts such cases, and a claim for which every case
+    is one is refused (``ValueError``), unless declared ``zero=True``.
     The record's method reads ``"property: <method>"``.
     """
     from hypothesis import HealthCheck, given, settings
 
     _check_method(method)
     errors = []
+    trivial = []
 
     def one_case(case):
         outcome = claim(case)
         if isinstance(outcome, tuple):
+            if zero and _size(outcome[1]) != 0:
+                raise ValueError(
+                    f"{label}: zero=True claims that ours is 0, but the "
+                    f"reference is not 0 for {case!r}"
+                )
             error = max_error(*outcome)
             if not error <= tolerance:
                 raise AssertionError(
                     f"{label}: the claim fails for {case!r}: error "
                     f"{error:.3g} over the tolerance {tolerance:.3g}"
                 )
+            trivial.append(not zero and _too_small(*outcome, tolerance))
         else:
             if not np.all(outcome):
                 raise AssertionError(
@@ -247,11 +447,19 @@ def check_all(label, inputs, claim, *, method, cases=100,
             f"{label}: only {len(errors)} distinct cases could be drawn, "
             f"{cases} were asked for; widen the strategy"
         )
+    if trivial and all(trivial):
+        raise ValueError(
+            f"{label}: in every case both sides are smaller than the "
+            f"tolerance {tolerance:.3g}, so the claim is not tested: compare "
+            "quantities of a size the tolerance can tell apart, or, if the "
+            "claim is that ours is 0, say so with zero=True"
+        )
     finite = [error for error in errors if not math.isnan(error)]
     worst = max(finite) if finite else math.nan
+    bound = tolerance if finite else math.nan
     _show(Record(label, f"property: {method}", "agrees", len(errors),
-                        worst, tolerance if finite else math.nan,
-                        _anchor()))
+                 worst, bound, _anchor(), exact_zero=zero,
+                 trivial_cases=sum(trivial)))
 
 
 def batches(min_rows=2, max_rows=6, min_cols=2, max_cols=6,
@@ -382,4 +590,5 @@ def record_from_json(data):
 
 
 __all__ = ["MIME_TYPE", "METHODS", "Record", "check", "refute", "check_all",
-           "batches", "max_error", "records_in", "record_from_json"]
+           "batches", "max_error", "printed_values", "records_in",
+           "record_from_json"]
