@@ -39,6 +39,7 @@ from traitlets.config import Config
 
 from bookbuild import zygote
 from bookbuild.book import BookConfig, first_source_line, read_notebook
+from bookbuild.changes import user_cache
 from bookbuild.keys import KERNEL_CONFIG, KERNEL_ENVIRONMENT, execution_key
 from bookbuild.processes import die_with_parent
 
@@ -130,11 +131,14 @@ def _start_worker(build_pid: int, ipython_dir: str) -> None:
     The kernels' environment is set here, before the zygote imports anything: one BLAS and
     OpenMP thread (chapters run side by side, and the order of a threaded sum would change
     the last digits of what they print from one machine to the next), a fixed hash seed,
-    and the IPython configuration of :func:`_ipython_dir`.
+    the IPython configuration of :func:`_ipython_dir`, and Hypothesis's folder (the constants
+    it collects from the package) in the user's cache, not beside the chapters.
     """
     die_with_parent(build_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build stops us; no traceback from here
-    os.environ.update(KERNEL_ENVIRONMENT, IPYTHONDIR=ipython_dir)
+    os.environ.update(KERNEL_ENVIRONMENT, IPYTHONDIR=ipython_dir,
+                      HYPOTHESIS_STORAGE_DIRECTORY=os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+                      or str(user_cache("hypothesis")))
     factory = KernelProvisionerFactory.instance()
     if zygote.PROVISIONER_NAME not in factory.get_provisioner_entries():
         print("bookbuild: the kernel zygote is not registered, so every kernel starts from scratch "
