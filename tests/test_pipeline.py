@@ -129,6 +129,32 @@ def test_a_package_change_reaches_the_rebuilt_html(book):
     assert "answer=42" in book.html("answer") and "answer=41" not in book.html("answer")
 
 
+def test_the_kernels_tools_keep_their_caches_out_of_the_sources(book, tmp_path, monkeypatch):
+    """Hypothesis writes what it collects from the package's code beside the chapter (the
+    kernel's working folder) unless told otherwise; the preview would take it for an edit."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
+    book.write("fixturepkg/bounds.py", "LIMIT = 12345\n\n\ndef within(x):\n    return abs(x) <= LIMIT\n")
+    book.add_chapter("props", chapter("Props", """
+        from hypothesis import given, settings, strategies as st
+        from fixturepkg.bounds import within
+
+        @settings(max_examples=20, derandomize=True, database=None)
+        @given(st.integers(-100, 100))
+        def claim(x):
+            assert within(x)
+
+        claim()
+        print("claim holds")
+        """))
+    result = book.build()
+    assert result.returncode == 0, result.output
+    written = sorted(path.relative_to(book.root).as_posix() for path in book.root.rglob("*")
+                     if path.is_file() and "_build" not in path.parts and "__pycache__" not in path.parts)
+    assert [name for name in written if ".hypothesis" in name] == []
+    assert (tmp_path / "user-cache" / "nnmath-book" / "hypothesis").is_dir()
+
+
 def test_a_no_op_rebuild_executes_nothing(book):
     book.add_chapter("one", chapter("One", "print(1)"))
     book.add_chapter("two", chapter("Two", "print(2)"))
