@@ -37,11 +37,23 @@ kernelspec:
 
 
 def chapter(title: str, *cells: str, header: bool = True) -> str:
-    """A MyST Markdown chapter: a title, then one code cell per source in ``cells``."""
+    """A MyST Markdown chapter: a title, then one code cell per source in ``cells``.
+
+    A chapter with code also gets the three exercises with solutions that the lint's rules
+    (which the build applies) ask of it.
+    """
     parts = [HEADER if header else "", f"# {title}\n\nSome prose about {title.lower()}.\n"]
     for source in cells:
         parts.append(f"\n```{{code-cell}} ipython3\n{textwrap.dedent(source).strip()}\n```\n")
+    if cells:
+        parts.append(exercises(re.sub(r"\W+", "-", title.lower())))
     return "".join(parts)
+
+
+def exercises(slug: str, count: int = 3) -> str:
+    """``count`` exercises labelled ``ex-<slug>-<k>``, each with its solution."""
+    return "".join(f"\n```{{exercise}} Exercise {k}\n:label: ex-{slug}-{k}\nWhy?\n```\n\n"
+                   f"```{{solution}} ex-{slug}-{k}\n:class: dropdown\nBecause.\n```\n" for k in range(1, count + 1))
 
 
 @dataclass
@@ -51,10 +63,12 @@ class BuildResult:
 
 
 class FixtureBook:
-    def __init__(self, root: Path, cell_timeout: int = 30):
+    def __init__(self, root: Path, cell_timeout: int = 30, chapter_budget: float | None = None):
         self.root = root
         config = yaml.safe_load((REPO / "_config.yml").read_text())
         config["execute"]["timeout"] = cell_timeout
+        if chapter_budget is not None:
+            config["sphinx"]["config"]["bookbuild_chapter_budget"] = chapter_budget
         config["sphinx"]["config"]["bookbuild_tracked_packages"] = ["fixturepkg"]
         config.pop("logo", None)
         config["html"].pop("favicon", None)
@@ -91,9 +105,10 @@ class FixtureBook:
             toc["chapters"] = [{"file": entry} for entry in entries[1:]]
         self.write("_toc.yml", yaml.safe_dump(toc, sort_keys=False))
 
-    def build(self, command: str = "html", jobs: int = 2) -> BuildResult:
+    def build(self, command: str = "html", jobs: int = 2, **variables: str) -> BuildResult:
+        """``python -m bookbuild <command>`` on the book, with ``variables`` added to the environment."""
         search_path = [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])]
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(search_path))
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(search_path), **variables)
         process = subprocess.run(
             [sys.executable, "-m", "bookbuild", command, "--root", str(self.root), "--jobs", str(jobs)],
             cwd=self.root, env=environment, capture_output=True, text=True, timeout=600,
