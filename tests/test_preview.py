@@ -246,9 +246,13 @@ def test_every_input_sphinx_reads_takes_effect_at_the_next_save(book, preview_of
     preview.save("_config.yml", yaml.safe_dump(config, sort_keys=False), "the configuration, again")
     assert "extra.css" in preview.page("one")
     assert (book.root / "_build" / "preview" / "_static" / "extra.css").read_text() == "p { margin: 1px; }\n"
-    problems = preview.state()["sections"]
+    assert preview.state()["sections"] == []
+    toc = (book.root / "_toc.yml").read_text()
+    preview.save("_toc.yml", toc + "chapters: [\n", "a table of contents half typed")
+    assert preview.state()["sections"][0]["heading"] == "the book's sources", preview.lines[-3:]
+    preview.save("_toc.yml", toc, "the table of contents again")
+    assert preview.state()["sections"] == []
     preview.stop()
-    assert problems == [], problems
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,10 @@ import threading
 import time
 from pathlib import Path
 
+import jinja2
+import jinja2.bccache
+import yaml
+
 from bookbuild import rules
 from bookbuild.book import BookConfig, BookError, check_book, load_config
 from bookbuild.budget import calibrate
@@ -101,6 +105,33 @@ RELOAD_SCRIPT = f"""(() => {{
   poll();
   setInterval(poll, 400);
 }})();"""
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """The theme's templates, compiled once for all the preview's Sphinx applications (each
+    new one would compile them again: a third of a prose edit's rebuild). Jinja compares each
+    template's source with the one its code was compiled from, so an edited template is
+    compiled again."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = _CompiledTemplates()
+
+
+def keep_compiled_templates(app) -> None:
+    """Sphinx's builder-inited, in the preview (bookbuild.sphinx_ext connects it)."""
+    templates = getattr(app.builder, "templates", None)
+    if templates is not None and hasattr(templates, "environment"):
+        templates.environment.bytecode_cache = COMPILED_TEMPLATES
 
 
 class Problems:
@@ -180,7 +211,7 @@ class Preview:
             try:
                 config = load_config(self.root)
                 check_book(config)
-            except BookError as error:
+            except (BookError, yaml.YAMLError) as error:  # a table of contents half typed, say
                 self.problems.add(number, "the book's sources", str(error).replace(f"{self.root}/", "").splitlines())
                 config = None
             if config is not None:
