@@ -14,6 +14,9 @@ CPU build is at hand), test modules that import it are not collected; the others
 the package's torch-free tests, must pass there too. This file imports nothing of the
 build pipeline, which is not installed there.
 
+The session's main process also starts the run's shared real book (real_book.py: its folder
+and the server of its website), which every xdist worker uses, and removes it at the end.
+
 A test may leave one line for the end of the run, after pytest's own summary, with
 ``record_property("summary", line)``: what a slow check compared with, or how much of
 the package it covered (it reaches the summary from xdist's workers too).
@@ -38,6 +41,19 @@ settings.register_profile("nnmath", max_examples=25, deadline=None)
 settings.register_profile("mutation", max_examples=10, deadline=None, derandomize=True, database=None,
                           phases=[Phase.explicit, Phase.generate])
 settings.load_profile("nnmath")
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and importlib.util.find_spec("bookbuild") is not None:
+        import real_book
+
+        config.real_book_run = real_book.start_run()
+
+
+def pytest_unconfigure(config):
+    run = getattr(config, "real_book_run", None)
+    if run is not None:
+        run.close()
 
 
 def pytest_terminal_summary(terminalreporter):

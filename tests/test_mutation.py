@@ -174,7 +174,8 @@ def test_every_function_a_change_touches_fails_the_book_when_it_is_off_by_one_pe
 
 
 def test_a_tests_summary_line_reaches_the_end_of_the_run_from_an_xdist_worker(tmp_path):
-    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    for name in ("conftest.py", "real_book.py"):
+        shutil.copy(REPO / "tests" / name, tmp_path / name)
     (tmp_path / "test_it.py").write_text(
         "def test_one(record_property):\n    record_property('summary', 'mutation testing: compared with X')\n\n\n"
         "def test_two():\n    pass\n")
