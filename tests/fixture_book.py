@@ -1,8 +1,9 @@
 """Small books built with the project's real configuration, for the pipeline's tests.
 
 A fixture book lives in a temporary folder: the repository's ``_config.yml`` (with the
-tracked package pointed at a small package of the fixture's own, ``fixturepkg``), its
-macros, a ``requirements.txt``, and the chapters a test writes. It is built with the
+tracked package pointed at a small package of the fixture's own, ``fixturepkg``) and
+``pyproject.toml`` (ruff's settings, which the build's lint applies), its macros, a
+``requirements.txt``, and the chapters a test writes. It is built with the
 real command line, ``python -m bookbuild``, in a subprocess, as a contributor would.
 """
 
@@ -78,6 +79,8 @@ class FixtureBook:
         shutil.copy(REPO / "book" / "macros.tex", root / "book" / "macros.tex")
         shutil.copy(REPO / "book" / "references.bib", root / "book" / "references.bib")
         (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        # The repository's tool settings: the build's lint runs ruff with them, as in the real book.
+        shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
         # The repository's pins (the reader notebooks' install cells name them), with a numpy
         # pin of the fixture's own, which tests change to see every chapter run again.
         pins = re.sub(r"(?m)^numpy==.*$", "numpy==1.0", (REPO / "requirements.txt").read_text())

@@ -246,3 +246,19 @@ def test_the_lints_problems_are_reused_while_nothing_it_reads_changes(tmp_path, 
         rules.lint_problems(config)
         rules.lint_problems(config)
     assert len(calls) == 4
+
+
+def test_a_lint_that_cannot_run_is_a_problem_of_the_build_not_a_traceback(tmp_path, monkeypatch):
+    import bookbuild.lint
+    from bookbuild import rules
+
+    book = FixtureBook(tmp_path)
+    book.add_chapter("one", chapter("One", "print(1)"))
+
+    def broken_ruff(root):
+        raise RuntimeError("ruff failed (ruff check code):\nFailed to read pyproject.toml")
+
+    monkeypatch.setattr(bookbuild.lint, "lint_book", broken_ruff)
+    problems = rules.lint_problems(load_config(tmp_path))
+    assert problems == ["the lint could not run: ruff failed (ruff check code): Failed to read pyproject.toml"]
+    assert not (tmp_path / "_build" / "reports" / "lint.json").exists()  # tried again at the next build

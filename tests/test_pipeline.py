@@ -196,7 +196,10 @@ def test_a_no_op_rebuild_executes_nothing(book):
 
 def test_kernels_are_forked_warm_and_behave_like_fresh_ones(book):
     probe = """
-    import os, subprocess, sys
+    import os
+    import subprocess
+    import sys
+
     print("torch preloaded:", "torch" in sys.modules)
     print("cwd:", os.getcwd())
     print("hash:", hash("nnmath"))
@@ -310,21 +313,24 @@ def test_a_chapter_over_its_budget_of_cpu_time_fails(tmp_path):
 
 
 def test_the_budget_counts_reference_seconds_so_a_slower_machine_may_use_more_cpu_time(tmp_path):
-    """1.5 s of CPU: over a budget of 1 reference second on the reference machine, within it
-    on a machine that takes twice as long (each calibration given, as if measured there)."""
+    """1.2 s of CPU (and the kernel's own): over a budget of 1 reference second on the reference
+    machine, within it on a machine that takes twice as long (each calibration given, as if
+    measured there)."""
     from bookbuild.budget import CALIBRATION_VARIABLE, REFERENCE_SECONDS
 
     book = FixtureBook(tmp_path, chapter_budget=1)
-    book.add_chapter("slow", chapter("Slow", BURN.format(seconds=1.5)))
+    book.add_chapter("slow", chapter("Slow", BURN.format(seconds=1.2)))
     as_reference = book.build(**{CALIBRATION_VARIABLE: str(REFERENCE_SECONDS)})
     assert as_reference.returncode != 0
-    assert re.search(r"book/slow\.md: used 1\.[5-9] reference seconds", as_reference.output), as_reference.output
+    used = re.search(r"book/slow\.md: used ([\d.]+) reference seconds of CPU time \(([\d.]+) s of CPU here",
+                     as_reference.output)
+    assert used and float(used[1]) == float(used[2]) >= 1.2, as_reference.output
     twice_as_slow = book.build(**{CALIBRATION_VARIABLE: str(2 * REFERENCE_SECONDS)})
     assert twice_as_slow.returncode == 0, twice_as_slow.output
-    assert "1 reference second is 2.00 s of CPU here" in twice_as_slow.output
+    assert "(calibrated: 2.00 s here per reference second)" in twice_as_slow.output
     clock, cpu, reference = map(float, re.search(r"book/slow\.md\s+executed\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)",
                                                  twice_as_slow.output).groups())
-    assert reference == pytest.approx(cpu / 2, abs=0.06) and 0.75 <= reference < 1, twice_as_slow.output
+    assert reference == pytest.approx(cpu / 2, abs=0.06) and 0.6 <= reference < 1, twice_as_slow.output
 
 
 def test_waiting_does_not_count_against_the_budget(tmp_path):

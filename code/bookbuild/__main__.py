@@ -38,16 +38,10 @@ class BuildFailed(Exception):
 
 
 def execute(config: BookConfig, jobs: int) -> list[str]:
-    """Check the book and execute what changed; return the failing chapters' descriptions."""
-    check_book(config)
+    """Execute what changed; return the failing chapters' descriptions."""
     results = execute_book(config, jobs)
     print(format_report(results), flush=True)
     return [result.failure for result in results if result.failure]
-
-
-def execution_heading(config: BookConfig, failures: list[str]) -> str:
-    return (f"{len(failures)} chapter(s) failed to execute (full tracebacks in "
-            f"{config.relative(config.reports_dir)}/)")
 
 
 def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> list[str]:
@@ -165,17 +159,17 @@ def build(config: BookConfig, command: str, jobs: int) -> None:
     A lint problem fails the build but does not stop it: the chapters are executed and
     rendered, so that one build names every problem.
     """
+    check_book(config)
     if command == "check":
-        check_book(config)
         return
     summary = rules.Summary()
     if command != "execute":
-        check_book(config)
         lint = rules.lint_problems(config)
         print(f"lint: {len(lint)} problem(s), listed at the end" if lint else "lint: no problems", flush=True)
         summary.add(f"{len(lint)} problem(s) found by the lint's rules (make lint)", lint)
     failures = execute(config, jobs)
-    summary.add(execution_heading(config, failures), failures)
+    summary.add(f"{len(failures)} chapter(s) failed to execute (full tracebacks in "
+                f"{config.relative(config.reports_dir)}/)", failures)
     if failures and command != "execute":
         summary.add("Sphinx was not run", [f"{len(failures)} chapter(s) have no outputs to show"])
     elif command == "html" and render(summary, config, "html"):

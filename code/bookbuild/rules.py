@@ -41,7 +41,10 @@ def lint_problems(config: BookConfig) -> list[str]:
             return record["problems"]
     except (OSError, ValueError, KeyError):
         pass
-    problems = lint_book(config.root)
+    try:
+        problems = lint_book(config.root)
+    except RuntimeError as error:  # ruff could not run (a broken setting): a problem, not a traceback
+        return [f"the lint could not run: {' '.join(str(error).split())}"]
     record_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = record_path.with_suffix(f".{os.getpid()}.tmp")  # the preview lints beside builds
     temporary.write_text(json.dumps({"inputs": digest, "problems": problems}, indent=1))
