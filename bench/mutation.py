@@ -8,8 +8,10 @@ and max/min swapped. Error messages (f-strings and ``raise`` statements) are lef
 alone: changing their wording is not a bug the maths tests should catch.
 
 The modules and their tests are found by convention, with nothing to register: every
-``code/nnmath/<module>.py`` is mutated, and its tests are ``tests/test_<module>.py`` (a
-module without that file is an error naming it). A private module (``_checks``) has no
+module of ``code/nnmath`` is mutated (``layers`` for ``layers.py``; a subpackage's modules
+too: ``exercises`` for ``exercises/__init__.py``, ``exercises.training``), and its tests are
+``tests/test_<name>.py``, ``<name>`` being the module's, or its subpackage's, first name
+(a module without that file is an error naming it). A private module (``_checks``) has no
 tests of its own: the tests of the package's modules that import it guard it.
 
 Each mutant is written into a temporary copy of the package (the real files are
@@ -70,48 +72,72 @@ class MissingTests(Exception):
 
 
 def package_modules():
-    """Every module of the package, by name: ``code/nnmath/<name>.py`` (``__init__`` aside)."""
-    return sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+    """Every module of the package, by dotted name within it: ``layers``, ``exercises`` (the
+    subpackage's ``__init__.py``), ``exercises.training``."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts and "__pycache__" not in parts:
+            names.append(".".join(parts))
+    return names
+
+
+def module_file(module):
+    """``module``'s file, relative to the package: ``layers.py``, ``exercises/__init__.py``."""
+    folder = Path(*module.split("."))
+    return folder / "__init__.py" if (PACKAGE / folder).is_dir() else folder.with_suffix(".py")
+
+
+def is_private(module):
+    return any(part.startswith("_") for part in module.split("."))
 
 
 def imported_package_modules(module):
-    """The package's modules that ``module`` imports (``from nnmath.x import``, ``from .x import``)."""
-    found = set()
-    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            name = node.module if node.level else node.module.removeprefix("nnmath.")
-            if node.level or node.module.startswith("nnmath."):
-                found.add(name.split(".")[0])
+    """The package's modules that ``module`` imports, absolutely or relatively, by dotted name."""
+    here = module.split(".") if module_file(module).name == "__init__.py" else module.split(".")[:-1]
+    known, found = set(package_modules()), set()
+    for node in ast.walk(ast.parse((PACKAGE / module_file(module)).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+            elif node.module and (node.module + ".").startswith("nnmath."):
+                base = node.module.removeprefix("nnmath").lstrip(".")
+            else:
+                continue
+            found.update({base, *(f"{base}.{alias.name}".lstrip(".") for alias in node.names)})
         elif isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("nnmath."))
-    return found
+            found.update(alias.name.removeprefix("nnmath.") for alias in node.names if alias.name.startswith("nnmath."))
+    return found & known
 
 
 def module_tests(module):
     """The test files that guard ``module``, relative to the repository, by convention.
 
-    A public module's tests are ``tests/test_<module>.py``; a private one's (``_checks``) are
-    those of the public modules that import it. Raises MissingTests naming the file to create.
+    A public module's tests are ``tests/test_<name>.py``, ``<name>`` its first name (a
+    subpackage's modules share its file); a private one's (``_checks``) are those of the public
+    modules that import it. Raises MissingTests naming the file to create.
     """
-    if module.startswith("_"):
+    if is_private(module):
         importers = [name for name in package_modules()
-                     if not name.startswith("_") and module in imported_package_modules(name)]
+                     if not is_private(name) and module in imported_package_modules(name)]
         if not importers:
-            raise MissingTests(f"code/nnmath/{module}.py: a private module that no public module imports, "
-                               f"so no tests guard it: import it from a module, or make it public with "
-                               f"tests/test_{module.lstrip('_')}.py")
-        return sorted(test for name in importers for test in module_tests(name))
-    test = TESTS / f"test_{module}.py"
+            raise MissingTests(f"code/nnmath/{module_file(module).as_posix()}: a private module that no public "
+                               f"module imports, so no tests guard it: import it from a module, or make it public "
+                               f"with tests/test_{module.split('.')[0].lstrip('_')}.py")
+        return sorted({test for name in importers for test in module_tests(name)})
+    test = TESTS / f"test_{module.split('.')[0]}.py"
     if not test.is_file():
-        raise MissingTests(f"code/nnmath/{module}.py has no tests: create {test.relative_to(REPO).as_posix()} "
-                           f"(a module's tests are tests/test_<module>.py; see CONTRIBUTING.md)")
+        raise MissingTests(f"code/nnmath/{module_file(module).as_posix()} has no tests: create "
+                           f"{test.relative_to(REPO).as_posix()} (a module's tests are tests/test_<module>.py; "
+                           "see CONTRIBUTING.md)")
     return [test.relative_to(REPO).as_posix()]
 
 
 def changed_modules(changes):
     """The modules whose source or tests a change touches: all of them if the harness changed."""
     return [module for module in package_modules()
-            if changes.touches(f"code/nnmath/{module}.py", *module_tests(module), *HARNESS)]
+            if changes.touches(f"code/nnmath/{module_file(module).as_posix()}", *module_tests(module), *HARNESS)]
 
 
 OPERATOR_SWAPS = {
@@ -137,7 +163,7 @@ class Mutant:
     description: str
 
     def __str__(self):
-        return f"{self.module}.py:{self.line}: {self.description}"
+        return f"{module_file(self.module).as_posix()}:{self.line}: {self.description}"
 
 
 class _Mutator(ast.NodeTransformer):
@@ -259,13 +285,13 @@ def _int_value(node):
 def list_mutants(module):
     """Every mutant of ``code/nnmath/<module>.py``, in a fixed order."""
     mutator = _Mutator()
-    mutator.visit(ast.parse((PACKAGE / f"{module}.py").read_text()))
+    mutator.visit(ast.parse((PACKAGE / module_file(module)).read_text()))
     return [Mutant(module, i, line, description) for i, (line, description) in enumerate(mutator.sites)]
 
 
 def mutated_source(mutant):
     mutator = _Mutator(target=mutant.index)
-    tree = ast.fix_missing_locations(mutator.visit(ast.parse((PACKAGE / f"{mutant.module}.py").read_text())))
+    tree = ast.fix_missing_locations(mutator.visit(ast.parse((PACKAGE / module_file(mutant.module)).read_text())))
     return ast.unparse(tree)
 
 
@@ -335,7 +361,8 @@ def check_setup(root, modules, timeout):
     if Path(probe.stdout.strip()).parent != Path(root) / "nnmath":
         raise RuntimeError(f"the copy is not imported first: nnmath came from {probe.stdout.strip()}")
     failing = []
-    jobs = [(module, lambda module=module: (root, module)) for module in modules]
+    once = {tuple(module_tests(module)): module for module in modules}.values()  # a subpackage shares its tests
+    jobs = [(module, lambda module=module: (root, module)) for module in once]
     run_in_children(jobs, 1, timeout, lambda module, passed, _: passed or failing.append(module))
     if failing:
         log = (Path(root) / "pytest.log").read_text()[-3000:]
@@ -357,12 +384,12 @@ def run_mutants(mutants, workers=2, timeout=60, progress=None):
 
         def prepare(mutant):
             slot_of[mutant] = free.pop()
-            (Path(slot_of[mutant]) / "nnmath" / f"{mutant.module}.py").write_text(mutated_source(mutant))
+            (Path(slot_of[mutant]) / "nnmath" / module_file(mutant.module)).write_text(mutated_source(mutant))
             return slot_of[mutant], mutant.module
 
         def finish(mutant, passed, seconds):
             slot = slot_of.pop(mutant)
-            shutil.copy(PACKAGE / f"{mutant.module}.py", Path(slot) / "nnmath" / f"{mutant.module}.py")
+            shutil.copy(PACKAGE / module_file(mutant.module), Path(slot) / "nnmath" / module_file(mutant.module))
             free.append(slot)
             finished.append(mutant)
             if passed:
@@ -393,7 +420,7 @@ def cache_dir() -> Path:
 def module_key(module) -> str:
     """What a module's mutation result depends on, hashed."""
     digest = hashlib.sha256(f"{sys.version}\0{module}\0".encode())
-    for path in [PACKAGE / f"{module}.py", *(REPO / test for test in module_tests(module)),
+    for path in [PACKAGE / module_file(module), *(REPO / test for test in module_tests(module)),
                  *(REPO / name for name in HARNESS)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:24]

@@ -81,6 +81,27 @@ def test_a_new_module_is_picked_up_by_convention_or_named_with_the_test_file_to_
         "optim.py:5: drop the right operand of Mult", "optim.py:5: drop the left factor"}
 
 
+def test_a_subpackages_modules_are_found_and_share_its_test_file(package_copy):
+    from bookbuild.changes import Changes
+
+    mutation = package_copy
+    (mutation.PACKAGE / "optim").mkdir()
+    (mutation.PACKAGE / "optim" / "__init__.py").write_text('"""Optimisers."""\n\nfrom .sgd import step\n')
+    (mutation.PACKAGE / "optim" / "sgd.py").write_text(
+        "from nnmath._checks import as_float_array\n\n\ndef step(w, g, lr):\n    return as_float_array(w) - lr * g\n")
+    assert {"optim", "optim.sgd"} <= set(mutation.package_modules())
+    with pytest.raises(mutation.MissingTests,
+                       match=r"code/nnmath/optim/sgd\.py has no tests: create tests/test_optim\.py"):
+        mutation.module_tests("optim.sgd")
+    (mutation.TESTS / "test_optim.py").write_text("def test_step():\n    pass\n")
+    assert mutation.module_tests("optim.sgd") == mutation.module_tests("optim") == ["tests/test_optim.py"]
+    assert mutation.imported_package_modules("optim") == {"optim.sgd"}
+    assert "tests/test_optim.py" in mutation.module_tests("_checks")  # optim.sgd imports _checks
+    assert str(mutation.list_mutants("optim.sgd")[0]).startswith("optim/sgd.py:5: ")
+    touched = Changes("0" * 40, "a base", frozenset({"code/nnmath/optim/sgd.py"}))
+    assert mutation.changed_modules(touched) == ["optim.sgd"]
+
+
 def test_a_private_module_that_nothing_imports_is_named(package_copy):
     mutation = package_copy
     (mutation.PACKAGE / "_helpers.py").write_text("X = 1\n")
