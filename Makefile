@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JOBS ?= $(shell nproc)
 
-.PHONY: html pdf site test test-group check preview chapter lint bench system-deps clean
+.PHONY: html pdf site test test-group check mutation preview chapter lint bench system-deps clean
 
 html: $(INSTALLED)
 	$(BIN)/python -m bookbuild html --jobs $(JOBS)
@@ -18,11 +18,18 @@ pdf: $(INSTALLED) system-deps
 site: $(INSTALLED) system-deps
 	$(BIN)/python -m bookbuild site --jobs $(JOBS)
 
-# Everything: unit tests and the slow end-to-end tests (book builds, PDF, browser, notebooks,
-# mutation), one worker per core; each worker that runs a real-book test builds the real book
-# once, for all the tests it runs.
+# Everything: unit tests and the slow end-to-end tests (book builds, PDF, browser, notebooks),
+# one worker per core, and mutation testing of what the working tree's change touches (the
+# package modules and shown functions that differ from the merge base with origin/main or
+# main; see code/bookbuild/changes.py). The summary at the end says what was compared with.
 test: $(INSTALLED) system-deps
 	$(BIN)/python -m pytest -m "slow or not slow" -n $(JOBS)
+
+# The whole package mutated, and every function a chapter shows 1 % off (CI's weekly job).
+# Results are kept in the user's cache, by content: only what changed since runs again.
+mutation: $(INSTALLED)
+	$(BIN)/python bench/mutation.py
+	$(BIN)/python bench/shown_functions.py
 
 # One slow group, as a CI job runs it: make test-group GROUP=pipeline (or real_book, mutation).
 test-group: $(INSTALLED) system-deps

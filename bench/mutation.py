@@ -7,6 +7,13 @@ a swapped ``axis=0``/``axis=1``, a negated comparison, ``and``/``or``, sum/mean
 and max/min swapped. Error messages (f-strings and ``raise`` statements) are left
 alone: changing their wording is not a bug the maths tests should catch.
 
+The modules and their tests are found by convention, with nothing to register: every
+module of ``code/nnmath`` is mutated (``layers`` for ``layers.py``; a subpackage's modules
+too: ``exercises`` for ``exercises/__init__.py``, ``exercises.training``), and its tests are
+``tests/test_<name>.py``, ``<name>`` being the module's, or its subpackage's, first name
+(a module without that file is an error naming it). A private module (``_checks``) has no
+tests of its own: the tests of the package's modules that import it guard it.
+
 Each mutant is written into a temporary copy of the package (the real files are
 never touched). A child process forked from this one puts the copy first on
 ``sys.path`` and runs ``pytest -x -q -p no:cacheprovider`` on the tests of the
@@ -14,7 +21,7 @@ mutated module, with a timeout; the mutant is killed if they fail or time out.
 Forking from a process that has already imported NumPy, PyTorch, scikit-learn,
 Hypothesis and pytest (but never nnmath) saves each run about two seconds of
 start-up, so all the mutants fit in a few minutes. Before the mutants, the
-unmutated copy must be the one imported and must pass every module's tests.
+unmutated copy must be the one imported and must pass the tests of the modules run.
 
 A module's result depends only on its source, its tests, this script, the pinned
 requirements and Python: it is kept, under a key that hashes them, in the user's cache
@@ -22,7 +29,13 @@ requirements and Python: it is kept, under a key that hashes them, in the user's
 moves it), and reused while none of them changes, also by a fresh clone. ``--no-cache``
 runs everything.
 
-Run: python bench/mutation.py [--max-mutants N] [--workers W] [--module NAME] [--no-cache]
+``--changed`` mutates only the modules that the working tree's change touches: those
+whose source or tests differ from the change's base (see :mod:`bookbuild.changes`: the
+merge base with ``origin/main`` or ``main``), or every module when this script, the tests'
+``conftest.py`` or the requirements changed. ``make test`` runs that; ``make mutation``
+and CI's scheduled job run the whole package.
+
+Run: python bench/mutation.py [--changed] [--max-mutants N] [--workers W] [--module NAME] [--no-cache]
 """
 
 import argparse
@@ -44,21 +57,88 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from bookbuild.changes import changes, user_cache
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "code" / "nnmath"
 
-# The fast tests that guard each module.
-MODULE_TESTS = {
-    "_checks": ["tests/test_activations.py", "tests/test_losses.py", "tests/test_layers.py"],
-    "activations": ["tests/test_activations.py"],
-    "losses": ["tests/test_losses.py"],
-    "layers": ["tests/test_layers.py"],
-    "autodiff": ["tests/test_autodiff.py"],
-    "gradcheck": ["tests/test_gradcheck.py"],
-    "data": ["tests/test_data.py"],
-    "dual": ["tests/test_dual.py"],
-    "verify": ["tests/test_verify.py"],
-}
+TESTS = REPO / "tests"
+# Files every module's result depends on: a change to one of them is a change to every module.
+HARNESS = ["bench/mutation.py", "tests/conftest.py", "requirements.txt"]
+
+
+class MissingTests(Exception):
+    """A package module without the test file the convention expects; the message names it."""
+
+
+def package_modules():
+    """Every module of the package, by dotted name within it: ``layers``, ``exercises`` (the
+    subpackage's ``__init__.py``), ``exercises.training``."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts and "__pycache__" not in parts:
+            names.append(".".join(parts))
+    return names
+
+
+def module_file(module):
+    """``module``'s file, relative to the package: ``layers.py``, ``exercises/__init__.py``."""
+    folder = Path(*module.split("."))
+    return folder / "__init__.py" if (PACKAGE / folder).is_dir() else folder.with_suffix(".py")
+
+
+def is_private(module):
+    return any(part.startswith("_") for part in module.split("."))
+
+
+def imported_package_modules(module):
+    """The package's modules that ``module`` imports, absolutely or relatively, by dotted name."""
+    here = module.split(".") if module_file(module).name == "__init__.py" else module.split(".")[:-1]
+    known, found = set(package_modules()), set()
+    for node in ast.walk(ast.parse((PACKAGE / module_file(module)).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+            elif node.module and (node.module + ".").startswith("nnmath."):
+                base = node.module.removeprefix("nnmath").lstrip(".")
+            else:
+                continue
+            found.update({base, *(f"{base}.{alias.name}".lstrip(".") for alias in node.names)})
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.removeprefix("nnmath.") for alias in node.names if alias.name.startswith("nnmath."))
+    return found & known
+
+
+def module_tests(module):
+    """The test files that guard ``module``, relative to the repository, by convention.
+
+    A public module's tests are ``tests/test_<name>.py``, ``<name>`` its first name (a
+    subpackage's modules share its file); a private one's (``_checks``) are those of the public
+    modules that import it. Raises MissingTests naming the file to create.
+    """
+    if is_private(module):
+        importers = [name for name in package_modules()
+                     if not is_private(name) and module in imported_package_modules(name)]
+        if not importers:
+            raise MissingTests(f"code/nnmath/{module_file(module).as_posix()}: a private module that no public "
+                               f"module imports, so no tests guard it: import it from a module, or make it public "
+                               f"with tests/test_{module.split('.')[0].lstrip('_')}.py")
+        return sorted({test for name in importers for test in module_tests(name)})
+    test = TESTS / f"test_{module.split('.')[0]}.py"
+    if not test.is_file():
+        raise MissingTests(f"code/nnmath/{module_file(module).as_posix()} has no tests: create "
+                           f"{test.relative_to(REPO).as_posix()} (a module's tests are tests/test_<module>.py; "
+                           "see CONTRIBUTING.md)")
+    return [test.relative_to(REPO).as_posix()]
+
+
+def changed_modules(changes):
+    """The modules whose source or tests a change touches: all of them if the harness changed."""
+    return [module for module in package_modules()
+            if changes.touches(f"code/nnmath/{module_file(module).as_posix()}", *module_tests(module), *HARNESS)]
+
 
 OPERATOR_SWAPS = {
     ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Div], ast.Div: [ast.Mult],
@@ -83,7 +163,7 @@ class Mutant:
     description: str
 
     def __str__(self):
-        return f"{self.module}.py:{self.line}: {self.description}"
+        return f"{module_file(self.module).as_posix()}:{self.line}: {self.description}"
 
 
 class _Mutator(ast.NodeTransformer):
@@ -205,13 +285,13 @@ def _int_value(node):
 def list_mutants(module):
     """Every mutant of ``code/nnmath/<module>.py``, in a fixed order."""
     mutator = _Mutator()
-    mutator.visit(ast.parse((PACKAGE / f"{module}.py").read_text()))
+    mutator.visit(ast.parse((PACKAGE / module_file(module)).read_text()))
     return [Mutant(module, i, line, description) for i, (line, description) in enumerate(mutator.sites)]
 
 
 def mutated_source(mutant):
     mutator = _Mutator(target=mutant.index)
-    tree = ast.fix_missing_locations(mutator.visit(ast.parse((PACKAGE / f"{mutant.module}.py").read_text())))
+    tree = ast.fix_missing_locations(mutator.visit(ast.parse((PACKAGE / module_file(mutant.module)).read_text())))
     return ast.unparse(tree)
 
 
@@ -226,7 +306,7 @@ def _run_child(root, module):
         os.chdir(REPO)
         sys.modules["torch"].set_num_threads(1)  # the children share the cores
         # Hypothesis is preloaded, so pytest cannot rewrite its plugin's asserts: that warning is moot.
-        code = sys.modules["pytest"].main([*MODULE_TESTS[module], "-x", "-q", "-p", "no:cacheprovider",
+        code = sys.modules["pytest"].main([*module_tests(module), "-x", "-q", "-p", "no:cacheprovider",
                                            "--hypothesis-profile=mutation",
                                            "-W", "ignore::pytest.PytestAssertRewriteWarning"])
     except BaseException:
@@ -272,8 +352,8 @@ def _fresh_copy(root):
     return target
 
 
-def check_setup(root, timeout):
-    """The unmutated copy must be what the children import, and pass every module's tests."""
+def check_setup(root, modules, timeout):
+    """The unmutated copy must be what the children import, and pass the tests of ``modules``."""
     if "nnmath" in sys.modules:
         raise RuntimeError("nnmath is imported in this process: forked children would not see the mutants")
     probe = subprocess.run([sys.executable, "-c", "import nnmath; print(nnmath.__file__)"], cwd=REPO,
@@ -281,7 +361,8 @@ def check_setup(root, timeout):
     if Path(probe.stdout.strip()).parent != Path(root) / "nnmath":
         raise RuntimeError(f"the copy is not imported first: nnmath came from {probe.stdout.strip()}")
     failing = []
-    jobs = [(module, lambda module=module: (root, module)) for module in MODULE_TESTS]
+    once = {tuple(module_tests(module)): module for module in modules}.values()  # a subpackage shares its tests
+    jobs = [(module, lambda module=module: (root, module)) for module in once]
     run_in_children(jobs, 1, timeout, lambda module, passed, _: passed or failing.append(module))
     if failing:
         log = (Path(root) / "pytest.log").read_text()[-3000:]
@@ -299,16 +380,16 @@ def run_mutants(mutants, workers=2, timeout=60, progress=None):
     try:
         for slot in slots:
             _fresh_copy(slot)
-        check_setup(slots[0], timeout)
+        check_setup(slots[0], sorted({mutant.module for mutant in mutants}), timeout)
 
         def prepare(mutant):
             slot_of[mutant] = free.pop()
-            (Path(slot_of[mutant]) / "nnmath" / f"{mutant.module}.py").write_text(mutated_source(mutant))
+            (Path(slot_of[mutant]) / "nnmath" / module_file(mutant.module)).write_text(mutated_source(mutant))
             return slot_of[mutant], mutant.module
 
         def finish(mutant, passed, seconds):
             slot = slot_of.pop(mutant)
-            shutil.copy(PACKAGE / f"{mutant.module}.py", Path(slot) / "nnmath" / f"{mutant.module}.py")
+            shutil.copy(PACKAGE / module_file(mutant.module), Path(slot) / "nnmath" / module_file(mutant.module))
             free.append(slot)
             finished.append(mutant)
             if passed:
@@ -333,20 +414,19 @@ def select_mutants(modules, max_mutants=None, seed=0):
 
 
 def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnmath-book" / "mutation"
-    return Path(os.environ.get("NNMATH_MUTATION_CACHE") or default)
+    return Path(os.environ.get("NNMATH_MUTATION_CACHE") or user_cache("mutation"))
 
 
 def module_key(module) -> str:
     """What a module's mutation result depends on, hashed."""
     digest = hashlib.sha256(f"{sys.version}\0{module}\0".encode())
-    for path in [PACKAGE / f"{module}.py", *(REPO / test for test in MODULE_TESTS[module]),
-                 REPO / "tests" / "conftest.py", Path(__file__), REPO / "requirements.txt"]:
+    for path in [PACKAGE / module_file(module), *(REPO / test for test in module_tests(module)),
+                 *(REPO / name for name in HARNESS)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:24]
 
 
-def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, timeout=60, seed=0, progress=None,
+def mutation_score(modules, max_mutants=None, workers=2, timeout=60, seed=0, progress=None,
                    use_cache=True):
     """Run the mutation analysis; returns (killed, total, survivors).
 
@@ -384,10 +464,15 @@ def mutation_score(modules=tuple(MODULE_TESTS), max_mutants=None, workers=2, tim
     return killed, count, survivors + run_survivors
 
 
+MIN_SCORE = 0.90  # the share of mutants the tests must kill, over the modules run
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--module", action="append", choices=sorted(MODULE_TESTS),
+    parser.add_argument("--module", action="append", choices=package_modules(),
                         help="only this module (repeatable; default all)")
+    parser.add_argument("--changed", action="store_true",
+                        help="only the modules whose source or tests differ from the change's base")
     parser.add_argument("--max-mutants", type=int, default=None, help="run a deterministic sample of this many")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=60, help="seconds per test run")
@@ -395,19 +480,35 @@ def main():
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument("--no-cache", action="store_true", help="run every module, stored results or not")
     args = parser.parse_args()
-    modules = args.module or list(MODULE_TESTS)
+    try:
+        modules = args.module or package_modules()
+        for module in modules:
+            module_tests(module)
+        if args.changed:
+            change = changes(REPO)
+            modules = [module for module in changed_modules(change) if module in modules]
+            print(f"Compared with {change.described}: "
+                  + (f"{len(modules)} module(s) touched: {', '.join(modules)}" if modules else
+                     "no package module, its tests or this script changed; nothing to mutate"), flush=True)
+    except MissingTests as error:
+        sys.exit(f"bench/mutation.py: {error}")
     if args.list:
         for mutant in select_mutants(modules, args.max_mutants, args.seed):
             print(mutant)
         return
+    if not modules:
+        return
     start = time.perf_counter()
     killed, total, survivors = mutation_score(modules, args.max_mutants, args.workers, args.timeout, args.seed,
                                               use_cache=not args.no_cache)
-    print(f"\nKilled {killed} of {total} mutants ({killed / total:.1%}) in {time.perf_counter() - start:.0f} s.")
+    print(f"\nKilled {killed} of {total} mutants ({killed / total:.1%}) of {', '.join(modules)} "
+          f"in {time.perf_counter() - start:.0f} s.")
     if survivors:
         print("Survivors:")
         for mutant in survivors:
             print(f"  {mutant}")
+    if killed < MIN_SCORE * total:
+        sys.exit(f"bench/mutation.py: the tests kill {killed / total:.1%} of the mutants, under {MIN_SCORE:.0%}")
 
 
 if __name__ == "__main__":

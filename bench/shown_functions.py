@@ -16,7 +16,12 @@ pinned requirements and Python: it is kept in the user's cache
 (``$XDG_CACHE_HOME/nnmath-book/shown``) under a key that hashes them, and reused while none
 changes. ``--no-cache`` runs everything.
 
-Run: python bench/shown_functions.py [--workers N] [--only NAME] [--no-cache]
+``--changed`` checks only the functions whose module, or a chapter that shows them, differs
+from the change's base (see :mod:`bookbuild.changes`), or all of them when this script or the
+requirements changed. ``make test`` runs that; ``make mutation`` and CI's scheduled job check
+every function.
+
+Run: python bench/shown_functions.py [--changed] [--workers N] [--only NAME] [--no-cache]
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bookbuild.changes import changes, user_cache
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "code" / "nnmath"
 INCLUDE = re.compile(r"```\{literalinclude\}\s+/code/nnmath/(?P<module>\w+)\.py\s*\n:pyobject:\s*(?P<name>[\w.]+)")
 SCALE = 1.01
+# Files every verdict depends on: a change to one of them is a change to every function.
+HARNESS = ["bench/shown_functions.py", "requirements.txt"]
 NOT_NUMERIC = {
     "topological_order": "an order of the graph's nodes, not a number",
     "assert_close_to_autograd": "a checker: it returns nothing and raises on a mismatch",
@@ -180,8 +189,9 @@ def _run(target: Target) -> tuple[Target, list[tuple[str, str | None]], float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnmath-book" / "shown"
+def stored_verdict_path(target: Target) -> Path:
+    """Where the verdict on one function is kept, under a key of what it depends on."""
+    return user_cache("shown") / f"{target_key(target)}.json"
 
 
 def target_key(target: Target) -> str:
@@ -199,12 +209,14 @@ def _start_worker(parent: int, ipython_dir: str) -> None:
     start_bookbuild_worker(parent, ipython_dir)
 
 
-def _run_all(pending: list[Target], workers: int) -> list[Target]:
-    """Run each function's chapters against its 1 %-off copy; store each verdict; return the survivors."""
+def _run_all(pending: dict[Target, Path], workers: int) -> list[Target]:
+    """Run each function's chapters against its 1 %-off copy; store each verdict (``pending`` says
+    where); return the survivors."""
     from bookbuild.book import load_config
     from bookbuild.execute import _ipython_dir
 
     survivors = []
+    user_cache("shown").mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                                 initargs=(os.getpid(), str(_ipython_dir(load_config(REPO))))) as pool:
@@ -220,9 +232,7 @@ def _run_all(pending: list[Target], workers: int) -> list[Target]:
                 survivors.append(target)
             verdict = f"caught by {caught[0][0]}: {caught[0][1]}" if caught else "NOT CAUGHT by " + ", ".join(
                 target.chapters)
-            cache_dir().mkdir(parents=True, exist_ok=True)
-            (cache_dir() / f"{target_key(target)}.json").write_text(
-                json.dumps({"caught": bool(caught), "verdict": verdict}))
+            pending[target].write_text(json.dumps({"caught": bool(caught), "verdict": verdict}))
             print(f"{seconds:5.1f} s  {target.module}.{target.name}: {verdict}", flush=True)
     return survivors
 
@@ -231,25 +241,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", action="append", help="only this function (repeatable)")
+    parser.add_argument("--changed", action="store_true",
+                        help="only the functions whose module or showing chapter differs from the change's base")
     parser.add_argument("--no-cache", action="store_true", help="run every function, stored verdicts or not")
     args = parser.parse_args()
     chosen = [t for t in targets() if not args.only or t.name in args.only]
+    if args.changed:
+        change = changes(REPO)
+        chosen = [t for t in chosen if change.touches(f"code/nnmath/{t.module}.py", *t.chapters, *HARNESS)]
+        print(f"Compared with {change.described}: {len(chosen)} shown function(s) whose module or chapter changed")
     skipped = [t for t in chosen if t.name in NOT_NUMERIC]
     chosen = [t for t in chosen if t.name not in NOT_NUMERIC]
     print(f"{len(chosen)} functions shown by the chapters, each 1 % off; {len(skipped)} not numeric, skipped:")
     for target in skipped:
         print(f"  {target.module}.{target.name}: {NOT_NUMERIC[target.name]}")
     start = time.perf_counter()
-    survivors, pending = [], []
+    survivors, pending = [], {}
     for target in chosen:
-        stored = cache_dir() / f"{target_key(target)}.json"
+        stored = stored_verdict_path(target)
         if stored.is_file() and not args.no_cache:
             verdict = json.loads(stored.read_text())
             print(f"stored   {target.module}.{target.name}: {verdict['verdict']}")
             if not verdict["caught"]:
                 survivors.append(target)
         else:
-            pending.append(target)
+            pending[target] = stored
     if pending:
         survivors += _run_all(pending, args.workers)
     print(f"\nCaught {len(chosen) - len(survivors)} of {len(chosen)} functions off by 1 % "

@@ -1,8 +1,9 @@
 """Small books built with the project's real configuration, for the pipeline's tests.
 
 A fixture book lives in a temporary folder: the repository's ``_config.yml`` (with the
-tracked package pointed at a small package of the fixture's own, ``fixturepkg``), its
-macros, a ``requirements.txt``, and the chapters a test writes. It is built with the
+tracked package pointed at a small package of the fixture's own, ``fixturepkg``) and
+``pyproject.toml`` (ruff's settings, which the build's lint applies), its macros, a
+``requirements.txt``, and the chapters a test writes. It is built with the
 real command line, ``python -m bookbuild``, in a subprocess, as a contributor would.
 """
 
@@ -37,11 +38,23 @@ kernelspec:
 
 
 def chapter(title: str, *cells: str, header: bool = True) -> str:
-    """A MyST Markdown chapter: a title, then one code cell per source in ``cells``."""
+    """A MyST Markdown chapter: a title, then one code cell per source in ``cells``.
+
+    A chapter with code also gets the three exercises with solutions that the lint's rules
+    (which the build applies) ask of it.
+    """
     parts = [HEADER if header else "", f"# {title}\n\nSome prose about {title.lower()}.\n"]
     for source in cells:
         parts.append(f"\n```{{code-cell}} ipython3\n{textwrap.dedent(source).strip()}\n```\n")
+    if cells:
+        parts.append(exercises(re.sub(r"\W+", "-", title.lower())))
     return "".join(parts)
+
+
+def exercises(slug: str, count: int = 3) -> str:
+    """``count`` exercises labelled ``ex-<slug>-<k>``, each with its solution."""
+    return "".join(f"\n```{{exercise}} Exercise {k}\n:label: ex-{slug}-{k}\nWhy?\n```\n\n"
+                   f"```{{solution}} ex-{slug}-{k}\n:class: dropdown\nBecause.\n```\n" for k in range(1, count + 1))
 
 
 @dataclass
@@ -51,10 +64,12 @@ class BuildResult:
 
 
 class FixtureBook:
-    def __init__(self, root: Path, cell_timeout: int = 30):
+    def __init__(self, root: Path, cell_timeout: int = 30, chapter_budget: float | None = None):
         self.root = root
         config = yaml.safe_load((REPO / "_config.yml").read_text())
         config["execute"]["timeout"] = cell_timeout
+        if chapter_budget is not None:
+            config["sphinx"]["config"]["bookbuild_chapter_budget"] = chapter_budget
         config["sphinx"]["config"]["bookbuild_tracked_packages"] = ["fixturepkg"]
         config.pop("logo", None)
         config["html"].pop("favicon", None)
@@ -64,6 +79,8 @@ class FixtureBook:
         shutil.copy(REPO / "book" / "macros.tex", root / "book" / "macros.tex")
         shutil.copy(REPO / "book" / "references.bib", root / "book" / "references.bib")
         (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        # The repository's tool settings: the build's lint runs ruff with them, as in the real book.
+        shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
         # The repository's pins (the reader notebooks' install cells name them), with a numpy
         # pin of the fixture's own, which tests change to see every chapter run again.
         pins = re.sub(r"(?m)^numpy==.*$", "numpy==1.0", (REPO / "requirements.txt").read_text())
@@ -91,9 +108,10 @@ class FixtureBook:
             toc["chapters"] = [{"file": entry} for entry in entries[1:]]
         self.write("_toc.yml", yaml.safe_dump(toc, sort_keys=False))
 
-    def build(self, command: str = "html", jobs: int = 2, *options: str) -> BuildResult:
+    def build(self, command: str = "html", jobs: int = 2, *options: str, **variables: str) -> BuildResult:
+        """``python -m bookbuild <command> [options]`` on the book, with ``variables`` added to the environment."""
         search_path = [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])]
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(search_path))
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(search_path), **variables)
         process = subprocess.run(
             [sys.executable, "-m", "bookbuild", command, "--root", str(self.root), "--jobs", str(jobs), *options],
             cwd=self.root, env=environment, capture_output=True, text=True, timeout=600,

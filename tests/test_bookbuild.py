@@ -182,3 +182,86 @@ def test_a_kernel_that_dies_is_reported_as_dead_not_as_nbclients_own_assertion()
 
     with pytest.raises(DeadKernelError, match="Kernel died"):
         _execute(DyingClient())
+
+
+def test_only_inputs_of_the_build_start_a_preview_rebuild(tmp_path):
+    from bookbuild.preview import is_input
+
+    root = tmp_path
+    package = root / "code" / "nnmath"
+    inputs = ["book/x.md", "book/references.bib", "book/macros.tex", "book/_static/book.css",
+              "book/_templates/pdf-link.html", "code/nnmath/layers.py", "_config.yml", "_toc.yml", "requirements.txt"]
+    others = ["book/.hypothesis/constants/1a2b", "code/nnmath/.ruff_cache/0.17/123", "book/.ipynb_checkpoints/x.md",
+              "code/nnmath/__pycache__/layers.cpython-311.pyc", "book/x.md~", "book/.x.md.swp", "book/4913",
+              "book/_build/html/x.html", "code/nnmath/ruff.toml", "README.md", "tests/test_layers.py", ".git/index"]
+    assert [name for name in inputs if not is_input(root, {package}, root / name)] == []
+    assert [name for name in others if is_input(root, {package}, root / name)] == []
+
+
+def test_the_calibration_converts_cpu_seconds_to_reference_seconds_and_back(monkeypatch):
+    from bookbuild.budget import CALIBRATION_VARIABLE, REFERENCE_SECONDS, Calibration, calibrate
+
+    twice_as_slow = Calibration(2 * REFERENCE_SECONDS)
+    assert twice_as_slow.scale == pytest.approx(2)
+    assert twice_as_slow.reference_seconds(30) == pytest.approx(15)
+    assert twice_as_slow.cpu_seconds(20) == pytest.approx(40)
+    monkeypatch.setenv(CALIBRATION_VARIABLE, "0.5")
+    assert calibrate() == Calibration(0.5)
+    monkeypatch.delenv(CALIBRATION_VARIABLE)
+    measured = calibrate(runs=3)
+    assert 0.2 < measured.scale < 20, measured  # a machine from ten times faster to ten times slower
+
+
+def test_sphinx_problems_read_like_the_lints_and_the_summary_names_each_once(tmp_path):
+    from bookbuild.rules import Summary, sphinx_problem
+
+    root = tmp_path
+    assert sphinx_problem(f"{root}/book/x.md:12: ERROR: equation 'eq-x' is neither checked [bookbuild.ledger]",
+                          root) == "book/x.md:12: equation 'eq-x' is neither checked"
+    assert sphinx_problem(f"{root}/book/x.md:3: WARNING: undefined label: 'nope' [ref.ref]", root) == \
+        "book/x.md:3: undefined label: 'nope'"
+    assert sphinx_problem("WARNING: html_static_path entry 'x' does not exist", root) == \
+        "html_static_path entry 'x' does not exist"
+    assert sphinx_problem("reading sources... [100%] book/x", root) is None
+    summary = Summary()
+    summary.add("the lint", ["book/x.md:12: equation 'eq-x' is neither checked", "book/y.md:1: other"])
+    summary.add("Sphinx", ["book/x.md:12: equation 'eq-x' is neither checked"])
+    summary.add("nothing", [])
+    assert str(summary) == ("the lint:\n  book/x.md:12: equation 'eq-x' is neither checked\n  book/y.md:1: other\n"
+                            "Sphinx:\n  (the same problems as above)")
+
+
+def test_the_lints_problems_are_reused_while_nothing_it_reads_changes(tmp_path, monkeypatch):
+    import bookbuild.lint
+    from bookbuild import rules
+
+    book = FixtureBook(tmp_path)
+    book.add_chapter("one", chapter("One", "print(1)"))
+    calls = []
+    monkeypatch.setattr(bookbuild.lint, "lint_book", lambda root: calls.append(root) or ["book/one.md:1: a problem"])
+    config = load_config(tmp_path)
+    assert rules.lint_problems(config) == ["book/one.md:1: a problem"]
+    assert rules.lint_problems(config) == ["book/one.md:1: a problem"] and len(calls) == 1
+    for change in (lambda: book.write("book/one.md", chapter("One", "print(2)")),
+                   lambda: book.write("book/.ipynb_checkpoints/one-checkpoint.ipynb", "{}"),
+                   lambda: book.write("_toc.yml", (tmp_path / "_toc.yml").read_text() + "\n")):
+        change()
+        rules.lint_problems(config)
+        rules.lint_problems(config)
+    assert len(calls) == 4
+
+
+def test_a_lint_that_cannot_run_is_a_problem_of_the_build_not_a_traceback(tmp_path, monkeypatch):
+    import bookbuild.lint
+    from bookbuild import rules
+
+    book = FixtureBook(tmp_path)
+    book.add_chapter("one", chapter("One", "print(1)"))
+
+    def broken_ruff(root):
+        raise RuntimeError("ruff failed (ruff check code):\nFailed to read pyproject.toml")
+
+    monkeypatch.setattr(bookbuild.lint, "lint_book", broken_ruff)
+    problems = rules.lint_problems(load_config(tmp_path))
+    assert problems == ["the lint could not run: ruff failed (ruff check code): Failed to read pyproject.toml"]
+    assert not (tmp_path / "_build" / "reports" / "lint.json").exists()  # tried again at the next build

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from bookbuild import ledger
 from bookbuild.lint import lint_book
-from fixture_book import HEADER, FixtureBook
+from fixture_book import HEADER, FixtureBook, exercises
 
 SOURCE = textwrap.dedent("""\
     # A chapter
@@ -123,7 +123,7 @@ def equation_chapter(check: str) -> str:
         x = np.array([1.0, 2.0])
         {check}
         ```
-        """)
+        """) + exercises("double")
 
 
 LEDGER_PAGE = "# Verification ledger\n\n```{verification-ledger}\n```\n"
@@ -180,7 +180,7 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
 
         check("eq-triple", 3.0 * 2.0, 6.0, method="exact")
         ```
-        """)
+        """) + exercises("triple")
     triple_path = book.add_chapter("triple", triple)
     book.add_chapter("zero", HEADER + textwrap.dedent("""\
         # Zero

@@ -164,10 +164,11 @@ def test_the_workflows_follow_the_policy(path):
 
 def test_pull_requests_get_a_first_verdict_from_parallel_jobs_then_the_slow_groups():
     workflow = parse((REPO / ".github" / "workflows" / "ci.yml").read_text())
-    assert triggers(workflow) == {"pull_request"}
+    assert triggers(workflow) == {"pull_request", "schedule", "workflow_dispatch"}
     assert workflow["permissions"] == {"contents": "read"}
     jobs = workflow["jobs"]
-    assert set(jobs) == {"lint", "unit", "book", "slow"}
+    assert set(jobs) == {"lint", "unit", "book", "slow", "mutation"}
+    assert all(jobs[name]["if"] == "github.event_name == 'pull_request'" for name in ("lint", "unit", "book", "slow"))
     runs = {name: [step["run"] for step in job["steps"] if "run" in step] for name, job in jobs.items()}
     assert "make lint" in runs["lint"] and "make check" in runs["unit"] and "make site" in runs["book"]
     assert all("needs" not in jobs[name] for name in ("lint", "unit", "book"))  # side by side
@@ -186,6 +187,10 @@ def test_pull_requests_get_a_first_verdict_from_parallel_jobs_then_the_slow_grou
     every = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow"], cwd=REPO,
                            capture_output=True, text=True)
     assert re.search(r"\d+/\d+ tests collected", every.stdout), every.stdout
+    # Pull requests mutate what they touch, against their base; the schedule, the whole package.
+    assert slow["steps"][-1]["env"] == {"NNMATH_CHANGES_BASE": "${{ github.event.pull_request.base.sha }}"}
+    assert jobs["mutation"]["if"] == "github.event_name != 'pull_request'"
+    assert "make mutation" in runs["mutation"]
 
 
 def test_the_launch_buttons_open_what_the_deploy_workflow_publishes():

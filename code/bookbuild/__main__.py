@@ -1,15 +1,16 @@
 """Command line: ``python -m bookbuild COMMAND [--root DIR] [--jobs N]``.
 
-``html`` and ``pdf`` run the whole pipeline: check the book, execute what changed,
-then let Sphinx render with warnings as errors. The exit code is non-zero whenever
-any step failed, and every failing chapter is named. ``execute`` stops after the
-execution (the live preview runs it before each rebuild); ``execute --blas-threads N``
-executes the book with N BLAS threads per kernel, as a reader's machine would, under
-execution keys of its own (the pages always show the build's 1-thread results). Its
-chapters must pass every check; the CPU budget, the build's, does not apply (threads
-that wait for each other spin, and on a busy machine that costs several times the
-1-thread CPU time), and a cell may run ``THREADED_TIMEOUT_FACTOR`` times longer;
-``check`` stops after the check,
+``html`` and ``pdf`` run the whole pipeline: check the book, apply the lint's rules
+(:mod:`bookbuild.rules`), execute what changed, then let Sphinx render with warnings as
+errors. The exit code is non-zero whenever any step failed, and the closing summary
+repeats every problem: each failing chapter, each lint problem, each Sphinx warning or
+error, as ``path:line: what is wrong``. ``execute`` stops after the execution (the live
+preview runs it before each rebuild); ``execute --blas-threads N`` executes the book with
+N BLAS threads per kernel, as a reader's machine would, under execution keys of its own
+(the pages always show the build's 1-thread results). Its chapters must pass every check;
+the CPU budget, the build's, does not apply (threads that wait for each other spin, and on
+a busy machine that costs several times the 1-thread CPU time), and a cell may run
+``THREADED_TIMEOUT_FACTOR`` times longer; ``check`` stops after the check,
 ``site`` builds the PDF, then the website linking to it; ``lint`` runs the chapter lint,
 ``chapter NAME [--title TITLE] [--part CAPTION | --after CHAPTER]`` adds a chapter,
 ``preview`` serves the book and rebuilds it on every save (:mod:`bookbuild.preview`).
@@ -31,9 +32,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bookbuild import uptodate
+from bookbuild import rules, uptodate
 from bookbuild.book import BookConfig, BookError, built_pdf, check_book, load_config
-from bookbuild.execute import execute_book, format_report
+from bookbuild.execute import ANSI_ESCAPE, execute_book, format_report
 from bookbuild.processes import build_lock, run_child
 
 UNDEFINED = re.compile(r"LaTeX Warning: (?:Reference|Citation|Hyper reference) .* undefined")
@@ -44,21 +45,17 @@ class BuildFailed(Exception):
     """A step of the build failed; the message says which and why."""
 
 
-def execute(config: BookConfig, jobs: int) -> None:
-    check_book(config)
+def execute(config: BookConfig, jobs: int) -> list[str]:
+    """Execute what changed; return the failing chapters' descriptions."""
     results = execute_book(config, jobs)
     print(format_report(results), flush=True)
-    failures = [result.failure for result in results if result.failure]
-    if failures:
-        raise BuildFailed(
-            f"{len(failures)} chapter(s) failed to execute (full tracebacks in "
-            f"{config.relative(config.reports_dir)}/):\n  " + "\n  ".join(failures)
-        )
+    return [result.failure for result in results if result.failure]
 
 
-def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
-    """``jupyter-book build`` with warnings as errors, nitpicky, naming every problem.
+def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> list[str]:
+    """``jupyter-book build`` with warnings as errors, nitpicky; returns every problem it reported.
 
+    Each warning or error comes back as ``path:line: message`` (an empty list: success).
     Sphinx re-reads only changed pages, so a warning from an unchanged page would not
     be raised again on the next build: after a failed build the saved environment is
     deleted, and the next build reads every page again. When nothing Sphinx reads has
@@ -68,16 +65,31 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> None:
     inputs = uptodate.inputs_digest(config, builder)
     if not rewrite_all and uptodate.is_up_to_date(config, builder, inputs):
         print(f"Sphinx ({builder}): nothing it reads has changed since its last build, not run")
-        return
+        return []
     uptodate.forget(config, builder)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(config.root), "--builder", builder, "-W", "-n", "--keep-going"]
     if rewrite_all:
         command.append("--all")
-    if run_child(command, cwd=config.root) != 0:
+    problems: list[str] = []
+    errors: list[str] = []
+
+    def echo_and_collect(line: str) -> None:
+        sys.stdout.write(line)
+        plain = ANSI_ESCAPE.sub("", line).rstrip()
+        if problem := rules.sphinx_problem(plain, config.root):
+            problems.append(problem)
+        elif rules.EXCEPTION.match(plain):
+            errors.append(plain.replace(f"{config.root}/", ""))
+
+    status = run_child(command, on_line=echo_and_collect, cwd=config.root)
+    sys.stdout.flush()
+    if status != 0:
         (config.build_dir / ".doctrees" / "environment.pickle").unlink(missing_ok=True)
-        raise BuildFailed(f"Sphinx ({builder}) reported errors or warnings: see the lines above")
+        return problems or [f"Sphinx ({builder}) stopped: {error}" for error in dict.fromkeys(errors)] or [
+            f"Sphinx ({builder}) failed (exit status {status}) without naming a problem; its output is above"]
     uptodate.record(config, builder, inputs)
+    return []
 
 
 def pdf(config: BookConfig) -> Path:
@@ -161,20 +173,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build(config: BookConfig, command: str, jobs: int) -> None:
+    """Run ``command``'s steps; raise BuildFailed with the summary of every problem found.
+
+    A lint problem fails the build but does not stop it: the chapters are executed and
+    rendered, so that one build names every problem.
+    """
+    check_book(config)
     if command == "check":
-        check_book(config)
-    else:
-        execute(config, jobs)
-    if command == "html":
-        sphinx(config, "html")
+        return
+    summary = rules.Summary()
+    if command != "execute":
+        lint = rules.lint_problems(config)
+        print(f"lint: {len(lint)} problem(s), listed at the end" if lint else "lint: no problems", flush=True)
+        summary.add(f"{len(lint)} problem(s) found by the lint's rules (make lint)", lint)
+    failures = execute(config, jobs)
+    summary.add(f"{len(failures)} chapter(s) failed to execute (full tracebacks in "
+                f"{config.relative(config.reports_dir)}/)", failures)
+    if failures and command != "execute":
+        summary.add("Sphinx was not run", [f"{len(failures)} chapter(s) have no outputs to show"])
+    elif command == "html" and render(summary, config, "html"):
         print(f"HTML: {config.relative(config.build_dir / 'html' / 'index.html')}")
-    elif command in ("pdf", "site"):
-        sphinx(config, "latex")
-        print(f"PDF: {config.relative(pdf(config))}")
-    if command == "site":
-        # Every page is written again, now with its link to the PDF.
-        sphinx(config, "html", rewrite_all=True)
-        print(f"website with the PDF: {config.relative(config.build_dir / 'html' / 'index.html')}")
+    elif command in ("pdf", "site") and render(summary, config, "latex"):
+        try:
+            print(f"PDF: {config.relative(pdf(config))}")
+        except BuildFailed as error:
+            summary.add("the PDF", str(error).splitlines())
+        else:
+            # Every page is written again, now with its link to the PDF.
+            if command == "site" and render(summary, config, "html", rewrite_all=True):
+                print(f"website with the PDF: {config.relative(config.build_dir / 'html' / 'index.html')}")
+    if summary:
+        raise BuildFailed(str(summary))
+
+
+def render(summary: rules.Summary, config: BookConfig, builder: str, rewrite_all: bool = False) -> bool:
+    """Run Sphinx's ``builder``; add what it reported to the summary; return whether it succeeded."""
+    problems = sphinx(config, builder, rewrite_all)
+    summary.add(f"Sphinx ({builder}) reported {len(problems)} problem(s)", problems)
+    return not problems
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class BookConfig:
     root: Path
     chapters: tuple[Path, ...]
     cell_timeout: int
-    chapter_budget: float  # seconds of the kernel's CPU time
+    chapter_budget: float  # reference seconds of the kernel's CPU time (bookbuild.budget)
     output_cap_mb: float  # the largest outputs one cell may store
     tracked_packages: tuple[str, ...]
     requirements: Path

@@ -7,8 +7,10 @@ and fails, again on every build until it is fixed: a reused ``_build`` can never
 red build green.
 
 The budget counts the kernel's CPU time, not the wall clock, so a busy machine does not
-fail a correct chapter; a hung cell is still stopped by the per-cell timeout, which is
-wall-clock time. The store keeps each chapter's few most recent results, so undoing an
+fail a correct chapter, in *reference seconds*, so that it means the same work on a slow
+machine as on a fast one (:mod:`bookbuild.budget`: each build that executes calibrates the
+machine first); a hung cell is still stopped by the per-cell timeout, which is wall-clock
+time. The store keeps each chapter's few most recent results, so undoing an
 edit costs nothing.
 """
 
@@ -39,10 +41,13 @@ from traitlets.config import Config
 
 from bookbuild import zygote
 from bookbuild.book import BookConfig, first_source_line, read_notebook
+from bookbuild.budget import Calibration, calibrate
+from bookbuild.changes import user_cache
 from bookbuild.keys import KERNEL_CONFIG, execution_key, kernel_environment
 from bookbuild.processes import die_with_parent
 
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# Terminal control sequences (colours, cursor moves, titles): reports and summaries are plain text.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 RECENT_RESULTS = 3  # stored results kept per chapter: its current one and the two before
 MANIFEST = "recent.json"
 
@@ -61,7 +66,8 @@ class ChapterResult:
     key: str
     executed: bool
     seconds: float = 0.0  # wall-clock time
-    cpu_seconds: float = 0.0  # the kernel's CPU time: what the budget counts
+    cpu_seconds: float = 0.0  # the kernel's CPU time on this machine
+    reference_seconds: float = 0.0  # the same on the reference machine: what the budget counts
     failure: str | None = None
 
 
@@ -80,11 +86,13 @@ def stored_path(config: BookConfig, key: str) -> Path:
     return config.store_dir / f"{key}.ipynb"
 
 
-def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
+def execute_book(config: BookConfig, workers: int, calibration: Calibration | None = None) -> list[ChapterResult]:
     """Execute every chapter without a stored result; return one result per chapter.
 
     Chapters run ``workers`` at a time, longest first (by their last recorded time),
     each in its own kernel, forked from the worker's zygote (see :mod:`bookbuild.zygote`).
+    Before the first, the machine is calibrated for the budget, unless ``calibration`` is
+    given (the preview calibrates once per session).
     """
     jobs = plan(config)
     results = {job.chapter: ChapterResult(config.relative(job.chapter), job.key, executed=False)
@@ -93,6 +101,10 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
     previous = _previous_seconds(config)
     pending.sort(key=lambda job: previous.get(config.relative(job.chapter), float("inf")), reverse=True)
     if pending:
+        calibration = calibration or calibrate()
+        print(f"budget: {config.chapter_budget:g} reference seconds of CPU time per chapter, "
+              f"{calibration.cpu_seconds(config.chapter_budget):.1f} s on this machine "
+              f"(calibrated: {calibration.scale:.2f} s here per reference second)", flush=True)
         config.store_dir.mkdir(parents=True, exist_ok=True)
         config.reports_dir.mkdir(parents=True, exist_ok=True)
         context = multiprocessing.get_context("spawn")
@@ -101,7 +113,8 @@ def execute_book(config: BookConfig, workers: int) -> list[ChapterResult]:
             initargs=(os.getpid(), str(_ipython_dir(config)), config.blas_threads),
         )
         try:
-            futures = {pool.submit(execute_chapter, job.chapter, job.key, config): job for job in pending}
+            futures = {pool.submit(execute_chapter, job.chapter, job.key, config, calibration): job
+                       for job in pending}
             for future in concurrent.futures.as_completed(futures):
                 results[futures[future].chapter] = future.result()
         except BaseException:
@@ -132,12 +145,15 @@ def _start_worker(build_pid: int, ipython_dir: str, blas_threads: int) -> None:
     reads its thread count once, when NumPy loads it): one BLAS and OpenMP thread for the
     build (chapters run side by side, and the order of a threaded sum would change the last
     digits of what they print from one machine to the next), ``blas_threads`` when the
-    tests execute the book as a reader's machine would; a fixed hash seed, and the IPython
-    configuration of :func:`_ipython_dir`.
+    tests execute the book as a reader's machine would; a fixed hash seed, the IPython
+    configuration of :func:`_ipython_dir`, and Hypothesis's folder (the constants it
+    collects from the package) in the user's cache, not beside the chapters.
     """
     die_with_parent(build_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build stops us; no traceback from here
-    os.environ.update(kernel_environment(blas_threads), IPYTHONDIR=ipython_dir)
+    os.environ.update(kernel_environment(blas_threads), IPYTHONDIR=ipython_dir,
+                      HYPOTHESIS_STORAGE_DIRECTORY=os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+                      or str(user_cache("hypothesis")))
     factory = KernelProvisionerFactory.instance()
     if zygote.PROVISIONER_NAME not in factory.get_provisioner_entries():
         print("bookbuild: the kernel zygote is not registered, so every kernel starts from scratch "
@@ -153,7 +169,7 @@ def kernel_cpu_seconds(pid: int) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResult:
+def execute_chapter(chapter: Path, key: str, config: BookConfig, calibration: Calibration) -> ChapterResult:
     """Run one chapter in a fresh kernel; store it only if every cell succeeded in budget."""
     relative = config.relative(chapter)
     text = chapter.read_text()
@@ -181,24 +197,27 @@ def execute_chapter(chapter: Path, key: str, config: BookConfig) -> ChapterResul
         seconds = time.perf_counter() - start
         failure = _describe_failure(relative, text, notebook, running, error, config)
         (config.reports_dir / f"{chapter.stem}.log").write_text(
-            failure + "\n\n" + ANSI_ESCAPE.sub("", str(error)) + "\n" + traceback.format_exc()
+            ANSI_ESCAPE.sub("", failure + "\n\n" + str(error) + "\n" + traceback.format_exc())
         )
         return ChapterResult(relative, key, executed=True, seconds=seconds, failure=failure)
     seconds = time.perf_counter() - start
     cpu_seconds = cpu[-1] if cpu else 0.0
+    reference_seconds = calibration.reference_seconds(cpu_seconds)
     result = functools.partial(ChapterResult, relative, key, executed=True, seconds=seconds,
-                               cpu_seconds=cpu_seconds)
-    if cpu_seconds > config.chapter_budget:
-        return result(failure=f"{relative}: used {cpu_seconds:.1f} s of CPU time ({seconds:.1f} s on the clock), "
-                              f"over its budget of {config.chapter_budget:g} s of CPU time "
-                              "(bookbuild_chapter_budget in _config.yml)")
+                               cpu_seconds=cpu_seconds, reference_seconds=reference_seconds)
+    if reference_seconds > config.chapter_budget:
+        return result(failure=f"{relative}: used {reference_seconds:.1f} reference seconds of CPU time "
+                              f"({cpu_seconds:.1f} s of CPU here, {seconds:.1f} s on the clock), over its budget of "
+                              f"{config.chapter_budget:g} (bookbuild_chapter_budget in _config.yml; on this machine "
+                              f"1 reference second is {calibration.scale:.2f} s of CPU)")
     oversized = _oversized_output(relative, text, notebook, config.output_cap_mb)
     if oversized:
         return result(failure=oversized)
     # What the execution status page shows of the run that produced the page.
     notebook.metadata["bookbuild"] = {
         "executed": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
-        "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "key": key,
+        "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+        "reference_seconds": round(reference_seconds, 1), "key": key,
     }
     temporary = stored_path(config, key).with_suffix(".tmp")
     nbformat.write(notebook, temporary)
@@ -332,11 +351,12 @@ def _remember(config: BookConfig, results: list[ChapterResult]) -> None:
 
 def format_report(results: list[ChapterResult]) -> str:
     """A table of what each chapter cost in this build."""
-    lines = [f"{'chapter':40} {'status':>10} {'seconds':>8} {'CPU s':>6}"]
+    lines = [f"{'chapter':40} {'status':>10} {'seconds':>8} {'CPU s':>6} {'ref s':>6}"]
     for result in results:
         status = "FAILED" if result.failure else "executed" if result.executed else "cached"
         seconds = f"{result.seconds:8.1f}" if result.executed else f"{'-':>8}"
-        cpu = f"{result.cpu_seconds:6.1f}" if result.executed and not result.failure else f"{'-':>6}"
+        measured = result.executed and result.cpu_seconds > 0
+        cpu = f"{result.cpu_seconds:6.1f} {result.reference_seconds:6.1f}" if measured else f"{'-':>6} {'-':>6}"
         lines.append(f"{result.chapter:40} {status:>10} {seconds} {cpu}")
     executed = sum(result.executed for result in results)
     lines.append(f"{executed} of {len(results)} chapters executed")

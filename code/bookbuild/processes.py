@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -39,17 +39,24 @@ def die_with_parent(expected_parent: int | None = None, signum: int = signal.SIG
         os._exit(1)
 
 
-def run_child(command: list[str], **kwargs) -> int:
+def run_child(command: list[str], on_line: Callable[[str], None] | None = None, **kwargs) -> int:
     """Run a command to its end (Sphinx, latexmk) and return its exit status.
 
     It runs in a session of its own, so a Ctrl-C in the terminal reaches only the build,
     which then kills the command's whole process group (latexmk's pdflatex with it); if the
-    build is killed outright, the command is killed with it.
+    build is killed outright, the command is killed with it. With ``on_line``, each line the
+    command prints (its output and its errors, in order) is handed to it, as it comes.
     """
     parent = os.getpid()
+    if on_line is not None:
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     process = subprocess.Popen(command, start_new_session=True,
                                preexec_fn=lambda: die_with_parent(parent, signal.SIGTERM), **kwargs)
     try:
+        if on_line is not None:
+            with process.stdout:
+                for line in process.stdout:
+                    on_line(line)
         return process.wait()
     except BaseException:
         with contextlib.suppress(ProcessLookupError):

@@ -131,9 +131,10 @@ def _configure(app: Sphinx, config: Config) -> None:
     app.add_js_file(None, body=f"window.NNMATH_MACROS = {json.dumps(mathjax_macros(macros))};")
     app.add_js_file("search-snippets.js")
     if config.bookbuild_preview:
-        from bookbuild.preview import RELOAD_SCRIPT
+        from bookbuild.preview import RELOAD_SCRIPT, keep_compiled_templates
 
         app.add_js_file(None, body=RELOAD_SCRIPT)
+        app.connect("builder-inited", keep_compiled_templates)
     elements = dict(config.latex_elements or {})
     elements["preamble"] = elements.get("preamble", "") + latex_preamble(macros)
     config.latex_elements = elements
