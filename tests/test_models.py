@@ -1,10 +1,6 @@
 """nnmath.models: the GPT against an equivalent PyTorch model (gradients, AdamW steps, FLOPs), its training recipe,
 and the counts of its cost."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -25,9 +21,9 @@ from nnmath.models import (
     sequence_accuracy,
     step_flops,
     train,
-    warmup_cosine_lr,
 )
-from nnmath.optim import AdamW
+from nnmath.optim import AdamW, warmup_cosine_lr
+from threadpoolctl import threadpool_info, threadpool_limits
 from torch.utils.flop_counter import FlopCounterMode
 
 # The book's run (book/gpt.md): reversing 8 digits with a 2-layer GPT, D = 32, 2 heads.
@@ -354,26 +350,16 @@ def reversal_run(seed):
     return sequence_accuracy(model, ids, targets), mirror[0], losses
 
 
-RUN_IN_A_FRESH_PROCESS = """
-import sys
-sys.path.insert(0, {tests!r})
-from test_models import reversal_run
-accuracy, mirror, losses = reversal_run({seed})
-print(accuracy, mirror.min())
-"""
-
-
 @pytest.mark.slow
-@pytest.mark.pipeline
+@pytest.mark.real_book
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_recipe_holds_for_every_seed_and_blas_thread_count(seed, threads):
     """A reader's machine sums in another order: the accuracy must not rest on one thread count or one seed."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
-    script = RUN_IN_A_FRESH_PROCESS.format(tests=os.path.dirname(__file__), seed=seed)
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    accuracy, mirror_weight = map(float, result.stdout.split())
-    assert accuracy >= REVERSAL_ACCURACY and mirror_weight >= MIRROR_WEIGHT, (seed, threads, accuracy, mirror_weight)
+    with threadpool_limits(threads, user_api="blas"):
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {threads}
+        accuracy, mirror_weight, _ = reversal_run(seed)
+    assert accuracy >= REVERSAL_ACCURACY and mirror_weight.min() >= MIRROR_WEIGHT, (accuracy, mirror_weight)
 
 
 # Gradient table
