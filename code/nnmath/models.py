@@ -109,8 +109,8 @@ class Block:
     def __init__(self, D, n_heads, rng):
         self.ln1, self.ln2 = LayerNorm(D), LayerNorm(D)
         self.attention = MultiHeadAttention(D, n_heads, causal=True, rng=rng)
-        self.mlp_up, self.mlp_down = Linear(D, 4 * D, rng), Linear(4 * D, D,
-                                                                   rng)
+        self.mlp_up = Linear(D, 4 * D, rng)
+        self.mlp_down = Linear(4 * D, D, rng)
         self.Z = None
 
     def forward(self, X):
@@ -192,6 +192,11 @@ class GPT:
         (context_length, D).
     blocks : list of Block
     ln_f : LayerNorm
+    final : ndarray or None
+        F, the final layer norm's output of the last forward pass, shape
+        (B, T, D): the head's input.
+    logits, targets : ndarray or None
+        Those of the last :meth:`loss`, shapes (B, T, V) and (B, T).
 
     Book: :doc:`gpt`
     """
@@ -363,33 +368,39 @@ class GPT:
         r"""Backpropagate the last :meth:`loss` through the whole model and
         store every parameter's gradient (see :meth:`gradients`).
 
-        From the loss back to the embeddings:
+        From the loss back to the embeddings. The head's error, with Y the
+        one-hot targets,
 
-        .. math:: \frac{\partial \mathcal{L}}{\partial \mathrm{logits}_{b,t}}
-                  = \frac{1}{|S|} \big(\operatorname{softmax}
-                  (\mathrm{logits}_{b,t}) - e_{\mathrm{targets}_{b,t}}\big)
-                  \ \text{on } S, \ 0 \text{ elsewhere;}
+        .. math:: \delta = \frac{\partial \mathcal{L}}{\partial
+                  \mathrm{logits}} = \frac{1}{|S|} \big(\operatorname{softmax}
+                  (\mathrm{logits}) - Y\big) \text{ on the rows in } S,
+                  \ 0 \text{ on the others;}
 
-        with :math:`F = \operatorname{LN}_f(H^{[L]})` and
-        :math:`\Delta = \partial \mathcal{L} / \partial \mathrm{logits}`
-        flattened to (B T, V), the head gives
-        :math:`\partial \mathcal{L} / \partial F = \Delta E_{\mathrm{tok}}`
-        and :math:`\Delta^T F` towards :math:`E_{\mathrm{tok}}`; then each
-        layer's ``backward`` in reverse order; the positional embedding's
-        gradient is the sum over the batch, and the token embedding's is
-        the sum of its lookup's and its head's.
+        then, with :math:`\delta` and F flattened to one row per position,
+        (B T, V) and (B T, D), the head :math:`\mathrm{logits} = F
+        E_{\mathrm{tok}}^T` sends back
+
+        .. math:: \frac{\partial \mathcal{L}}{\partial F}
+                  = \delta E_{\mathrm{tok}}, \qquad
+                  \frac{\partial \mathcal{L}}{\partial E_{\mathrm{tok}}}
+                  \Big|_{\text{head}} = \delta^T F;
+
+        each layer's ``backward`` follows in reverse order. The positional
+        embedding, added to every sequence of the batch, gets the sum of
+        their gradients; the token embedding gets its lookup's gradient plus
+        its head's.
 
         Book: :doc:`gpt`
         """
         if self.targets is None:
             raise RuntimeError("call loss before backward")
         scored = self.scored
-        dlogits = np.zeros_like(self.logits)
-        dlogits[scored] = cross_entropy_grad(self.logits[scored],
-                                             self.targets[scored])
+        delta = np.zeros_like(self.logits)
+        delta[scored] = cross_entropy_grad(self.logits[scored],
+                                           self.targets[scored])
         V, D = self.token_embedding.W.shape
-        dE_head = dlogits.reshape(-1, V).T @ self.final.reshape(-1, D)
-        G = self.ln_f.backward(dlogits @ self.token_embedding.W)
+        dE_head = delta.reshape(-1, V).T @ self.final.reshape(-1, D)
+        G = self.ln_f.backward(delta @ self.token_embedding.W)
         for block in reversed(self.blocks):
             G = block.backward(G)
         self.position_embedding.backward(G.sum(axis=0))
