@@ -139,6 +139,17 @@ def test_training_batches_never_hold_a_test_sequence_and_reach_every_other():
     assert len(seen) == 50
 
 
+def test_training_sequences_are_uniform_over_those_not_held_out():
+    task = digit_reversal(n_digits=2, n_test=50, seed=1)  # 00 is not held out: a draw from 1 up would miss it
+    rng = np.random.default_rng(2)
+    ids = np.concatenate([task.training_batch(rng, 50)[0] for _ in range(200)])
+    counts = np.bincount(ids[:, 0] * 10 + ids[:, 1], minlength=100)
+    held_out = task.test_digits[:, 0] * 10 + task.test_digits[:, 1]
+    assert 0 not in held_out and np.all(counts[held_out] == 0)
+    others = np.delete(counts, held_out)
+    assert len(others) == 50 and others.min() >= 140 and others.max() <= 260  # 200 expected, sd 14
+
+
 FIRST_TEST_SEQUENCE = [1, 8, 3, 2, 7, 1, 3, 9]
 
 
@@ -166,6 +177,15 @@ def test_bad_reversal_tasks_are_rejected(n_digits, n_test, message):
         digit_reversal(n_digits, n_test)
 
 
+def test_the_smallest_reversal_tasks_are_allowed_and_a_task_is_frozen_and_equal_only_to_itself():
+    assert digit_reversal(n_digits=1, n_test=5).test_digits.shape == (5, 1)
+    assert digit_reversal(n_digits=3, n_test=1).test_digits.shape == (1, 3)
+    task = digit_reversal(n_digits=3, n_test=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.n_digits = 4
+    assert task == task and task != digit_reversal(n_digits=3, n_test=2)
+
+
 def test_bad_digits_are_named():
     task = digit_reversal(n_digits=3, n_test=5)
     with pytest.raises(ValueError, match=r"digits must be integers of shape \(B, 3\), got int64 of shape \(2, 4\)"):
@@ -174,3 +194,5 @@ def test_bad_digits_are_named():
         task.examples(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"digits must lie in 0..9, got values in \[0, 10\]"):
         task.examples(np.array([[0, 10, 2]]))
+    with pytest.raises(ValueError, match=r"digits must lie in 0..9, got values in \[-1, 2\]"):
+        task.examples(np.array([[0, -1, 2]]))
