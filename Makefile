@@ -55,6 +55,7 @@ lint: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/gpt_step.py
 	$(BIN)/python bench/book_build.py
 
 $(INSTALLED): requirements.txt code/pyproject.toml pyproject.toml

@@ -1,5 +1,7 @@
 """nnmath.activations against PyTorch autograd, at the edges, and on the sources' numbers."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from nnmath.activations import (
+    erfc,
+    gelu,
+    gelu_prime,
     leaky_relu,
     leaky_relu_prime,
     log_softmax,
@@ -200,7 +205,8 @@ def test_sources_softmax_jacobian_of_the_one_layer_example():
 # Bad input.
 
 
-@pytest.mark.parametrize("f", [relu, relu_prime, leaky_relu, sigmoid, sigmoid_prime, tanh, softmax, log_softmax])
+@pytest.mark.parametrize("f", [relu, relu_prime, leaky_relu, sigmoid, sigmoid_prime, tanh, softmax, log_softmax,
+                               erfc, gelu, gelu_prime])
 @pytest.mark.parametrize("bad", [["a", "b"], None, np.array([1 + 2j])])
 def test_non_numeric_input_raises_type_error(f, bad):
     with pytest.raises(TypeError, match="array of real numbers"):
@@ -223,3 +229,66 @@ def test_vjp_rejects_an_upstream_gradient_of_another_shape(vjp):
         vjp(np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(TypeError, match="grad_out"):
         vjp(np.zeros((2, 3)), "g")
+
+
+# GELU, and the erfc it is built on.
+
+
+def test_erfc_is_accurate_to_a_few_units_in_the_last_place():
+    """Against Python's math.erfc (the C library's), from -6 to 27, where erfc runs from 2 down to 5e-319."""
+    x = np.concatenate([np.linspace(-6.0, 27.0, 20_001), np.geomspace(1e-300, 27.0, 2_000),
+                        -np.geomspace(1e-300, 6.0, 2_000), [0.0, 0.46875, -0.46875, 4.0, -4.0]])
+    x = np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)])  # both sides of each break
+    reference = np.array([math.erfc(v) for v in x])
+    ours = erfc(x)
+    normal = reference >= 1e-300
+    relative = np.abs(ours - reference)[normal] / reference[normal]
+    assert relative.max() < 2e-15
+    assert np.abs(ours - reference)[~normal].max() < 1e-310  # subnormal results
+    torch_erfc = torch.special.erfc(torch.from_numpy(x)).numpy()
+    assert (np.abs(ours - torch_erfc)[normal] / reference[normal]).max() < 3e-15
+
+
+def test_erfc_at_infinities_nan_and_huge_arguments():
+    np.testing.assert_array_equal(erfc([np.inf, -np.inf, 1e300, -1e300, 0.0, 40.0]), [0, 2, 0, 2, 1, 0])
+    assert np.isnan(erfc(np.nan))
+    assert erfc(np.array([[0.5, -1.0]])).shape == (1, 2)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@given(z=float_arrays())
+def test_gelu_and_its_derivative_match_autograd(approximate, z):
+    assert_matches_torch(lambda z: gelu(z, approximate), lambda z, G: [G * gelu_prime(z, approximate)],
+                         lambda z: F.gelu(z, approximate=approximate), [z], name=f"gelu {approximate}")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_over_a_wide_range_has_no_warnings_and_matches_pytorch(approximate):
+    z = np.concatenate([np.linspace(-1000, 1000, 2001), np.linspace(-10, 10, 2001)])
+    ours, ours_prime = gelu(z, approximate), gelu_prime(z, approximate)
+    t = torch.tensor(z, requires_grad=True)
+    reference = F.gelu(t, approximate=approximate)
+    reference.backward(torch.ones_like(t))  # an elementwise function: its VJP with ones is its derivative
+    assert_close_to_autograd(ours, reference, rtol=1e-12, atol=1e-14)
+    assert_close_to_autograd(ours_prime, t.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_gelu_keeps_its_relative_precision_for_very_negative_inputs():
+    """z Phi(z) with Phi = erfc(-z / sqrt 2) / 2; 1 + erf(z / sqrt 2) would cancel to 0 (PyTorch gives 0)."""
+    z = np.array([-5.0, -10.0, -20.0, -37.0])
+    exact = np.array([v * math.erfc(-v / math.sqrt(2)) / 2 for v in z])
+    np.testing.assert_allclose(gelu(z), exact, rtol=1e-14)
+    assert F.gelu(torch.tensor(-10.0, dtype=torch.float64)).item() == 0.0 != gelu(-10.0)
+    # tanh's form: z (1 + tanh u) / 2 = z sigmoid(2u), and 1 + tanh u cancels to 0 from z = -10 on
+    z = np.array([-3.0, -5.0, -10.0, -20.0])
+    u = np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)
+    tanh_form = np.array([v * (1 + math.tanh(w)) / 2 for v, w in zip(z, u, strict=True)])
+    sigmoid_form = np.array([v / (1 + math.exp(-2 * w)) for v, w in zip(z, u, strict=True)])
+    np.testing.assert_allclose(gelu(z, "tanh"), sigmoid_form, rtol=1e-14)
+    assert tanh_form[-2] == 0.0 != gelu(z[-2], "tanh")
+
+
+def test_gelu_rejects_an_unknown_approximation():
+    for f in (gelu, gelu_prime):
+        with pytest.raises(ValueError, match=r"approximate must be one of \('none', 'tanh'\), got 'erf'"):
+            f(np.zeros(2), approximate="erf")
