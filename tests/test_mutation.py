@@ -44,7 +44,10 @@ def test_the_tests_kill_at_least_90_percent_of_the_mutants_of_the_modules_a_chan
 
 def test_every_module_is_found_with_its_tests_and_mutants():
     mutation = load_mutation_script()
-    modules = {path.stem for path in (REPO / "code" / "nnmath").glob("*.py")} - {"__init__"}
+    package = REPO / "code" / "nnmath"
+    modules = {path.stem for path in package.glob("*.py")} - {"__init__"}
+    modules |= {"exercises"} | {f"exercises.{path.stem}" for path in (package / "exercises").glob("*.py")} - {
+        "exercises.__init__"}
     assert set(mutation.package_modules()) == modules
     for module in modules:
         tests = mutation.module_tests(module)
@@ -70,36 +73,36 @@ def package_copy(tmp_path, monkeypatch):
 
 def test_a_new_module_is_picked_up_by_convention_or_named_with_the_test_file_to_create(package_copy):
     mutation = package_copy
-    (mutation.PACKAGE / "optim.py").write_text('"""Optimisers."""\n\n\ndef step(w, g, lr):\n    return w - lr * g\n')
-    assert "optim" in mutation.package_modules()
-    with pytest.raises(mutation.MissingTests, match=r"code/nnmath/optim\.py has no tests: create tests/test_optim\.py"):
-        mutation.module_tests("optim")
-    (mutation.TESTS / "test_optim.py").write_text("def test_step():\n    pass\n")
-    assert mutation.module_tests("optim") == ["tests/test_optim.py"]
-    assert {str(m) for m in mutation.list_mutants("optim")} == {
-        "optim.py:5: Sub -> Add", "optim.py:5: drop the right operand of Sub", "optim.py:5: Mult -> Div",
-        "optim.py:5: drop the right operand of Mult", "optim.py:5: drop the left factor"}
+    (mutation.PACKAGE / "sched.py").write_text('"""Schedules."""\n\n\ndef step(w, g, lr):\n    return w - lr * g\n')
+    assert "sched" in mutation.package_modules()
+    with pytest.raises(mutation.MissingTests, match=r"code/nnmath/sched\.py has no tests: create tests/test_sched\.py"):
+        mutation.module_tests("sched")
+    (mutation.TESTS / "test_sched.py").write_text("def test_step():\n    pass\n")
+    assert mutation.module_tests("sched") == ["tests/test_sched.py"]
+    assert {str(m) for m in mutation.list_mutants("sched")} == {
+        "sched.py:5: Sub -> Add", "sched.py:5: drop the right operand of Sub", "sched.py:5: Mult -> Div",
+        "sched.py:5: drop the right operand of Mult", "sched.py:5: drop the left factor"}
 
 
 def test_a_subpackages_modules_are_found_and_share_its_test_file(package_copy):
     from bookbuild.changes import Changes
 
     mutation = package_copy
-    (mutation.PACKAGE / "optim").mkdir()
-    (mutation.PACKAGE / "optim" / "__init__.py").write_text('"""Optimisers."""\n\nfrom .sgd import step\n')
-    (mutation.PACKAGE / "optim" / "sgd.py").write_text(
+    (mutation.PACKAGE / "sched").mkdir()
+    (mutation.PACKAGE / "sched" / "__init__.py").write_text('"""Schedules."""\n\nfrom .sgd import step\n')
+    (mutation.PACKAGE / "sched" / "sgd.py").write_text(
         "from nnmath._checks import as_float_array\n\n\ndef step(w, g, lr):\n    return as_float_array(w) - lr * g\n")
-    assert {"optim", "optim.sgd"} <= set(mutation.package_modules())
+    assert {"sched", "sched.sgd"} <= set(mutation.package_modules())
     with pytest.raises(mutation.MissingTests,
-                       match=r"code/nnmath/optim/sgd\.py has no tests: create tests/test_optim\.py"):
-        mutation.module_tests("optim.sgd")
-    (mutation.TESTS / "test_optim.py").write_text("def test_step():\n    pass\n")
-    assert mutation.module_tests("optim.sgd") == mutation.module_tests("optim") == ["tests/test_optim.py"]
-    assert mutation.imported_package_modules("optim") == {"optim.sgd"}
-    assert "tests/test_optim.py" in mutation.module_tests("_checks")  # optim.sgd imports _checks
-    assert str(mutation.list_mutants("optim.sgd")[0]).startswith("optim/sgd.py:5: ")
-    touched = Changes("0" * 40, "a base", frozenset({"code/nnmath/optim/sgd.py"}))
-    assert mutation.changed_modules(touched) == ["optim.sgd"]
+                       match=r"code/nnmath/sched/sgd\.py has no tests: create tests/test_sched\.py"):
+        mutation.module_tests("sched.sgd")
+    (mutation.TESTS / "test_sched.py").write_text("def test_step():\n    pass\n")
+    assert mutation.module_tests("sched.sgd") == mutation.module_tests("sched") == ["tests/test_sched.py"]
+    assert mutation.imported_package_modules("sched") == {"sched.sgd"}
+    assert "tests/test_sched.py" in mutation.module_tests("_checks")  # sched.sgd imports _checks
+    assert str(mutation.list_mutants("sched.sgd")[0]).startswith("sched/sgd.py:5: ")
+    touched = Changes("0" * 40, "a base", frozenset({"code/nnmath/sched/sgd.py"}))
+    assert mutation.changed_modules(touched) == ["sched.sgd"]
 
 
 def test_a_private_module_that_nothing_imports_is_named(package_copy):
