@@ -190,7 +190,8 @@ def axe_source() -> str:
 # scrolls inside its box, with a cue); by type, with the start of its text.
 CUT_OFF = """() => {
   const wider = (element) => element.scrollWidth > element.clientWidth + 1;
-  const column = document.querySelector('article').clientWidth;
+  // A page's column: its article; the search page has none, its results fill the main column.
+  const column = (document.querySelector('article') || document.querySelector('main')).clientWidth;
   return [
     ...[...document.querySelectorAll('mjx-container[display="true"]')].filter(wider)
       .map(m => ['an equation', m.textContent.slice(0, 40)]),
