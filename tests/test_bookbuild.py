@@ -265,3 +265,13 @@ def test_a_lint_that_cannot_run_is_a_problem_of_the_build_not_a_traceback(tmp_pa
     problems = rules.lint_problems(load_config(tmp_path))
     assert problems == ["the lint could not run: ruff failed (ruff check code): Failed to read pyproject.toml"]
     assert not (tmp_path / "_build" / "reports" / "lint.json").exists()  # tried again at the next build
+
+
+def test_a_latex_failure_quotes_texs_error_and_where_it_is():
+    from bookbuild.__main__ import tex_error
+
+    log = ("This is pdfTeX\n(./book.tex\n! Undefined control sequence.\nl.7811 .... Along \\(\\vp = t\\vu\n"
+           "                          )\\), a Taylor\nHere is how much of TeX's memory you used:\n")
+    assert tex_error(log).splitlines() == ["  ! Undefined control sequence.", "  l.7811 .... Along \\(\\vp = t\\vu",
+                                           "                            )\\), a Taylor"]
+    assert "no TeX error" in tex_error("This is pdfTeX\nOutput written on book.pdf\n")

@@ -196,7 +196,7 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
         check("eq-zero", np.float64(2.5) - np.float64(2.5), 0.0, method="exact", zero=True)
         check("eq-zero", np.float64(0.25), "0.3", method="printed numbers")
         ```
-        """))
+        """) + exercises("zero"))
     book.add_chapter("verification-ledger", LEDGER_PAGE)
     assert book.build().returncode == 0
 

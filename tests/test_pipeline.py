@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from bookbuild.changes import user_cache
 from fixture_book import FixtureBook, chapter
 from real_book import text_outputs
 
@@ -159,10 +160,15 @@ def test_a_package_change_reaches_the_rebuilt_html(book):
     assert "answer=42" in book.html("answer") and "answer=41" not in book.html("answer")
 
 
-def test_the_kernels_tools_keep_their_caches_out_of_the_sources(book, tmp_path, monkeypatch):
+def test_the_kernels_tools_keep_their_caches_out_of_the_sources(book, tmp_path_factory, monkeypatch):
     """Hypothesis writes what it collects from the package's code beside the chapter (the
-    kernel's working folder) unless told otherwise; the preview would take it for an edit."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    kernel's working folder) unless told otherwise; the preview would take it for an edit.
+    The user's cache is outside the book (as a real one is), with the MathJax it already has."""
+    user_cache_home = tmp_path_factory.mktemp("user-cache")
+    (user_cache_home / "nnmath-book").mkdir()
+    if user_cache("mathjax").is_dir():
+        (user_cache_home / "nnmath-book" / "mathjax").symlink_to(user_cache("mathjax"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache_home))
     monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
     book.write("fixturepkg/bounds.py", "LIMIT = 12345\n\n\ndef within(x):\n    return abs(x) <= LIMIT\n")
     book.add_chapter("props", chapter("Props", """
@@ -182,7 +188,7 @@ def test_the_kernels_tools_keep_their_caches_out_of_the_sources(book, tmp_path, 
     written = sorted(path.relative_to(book.root).as_posix() for path in book.root.rglob("*")
                      if path.is_file() and "_build" not in path.parts and "__pycache__" not in path.parts)
     assert [name for name in written if ".hypothesis" in name] == []
-    assert (tmp_path / "user-cache" / "nnmath-book" / "hypothesis").is_dir()
+    assert (user_cache_home / "nnmath-book" / "hypothesis").is_dir()
 
 
 def test_a_no_op_rebuild_executes_nothing(book):
@@ -385,7 +391,7 @@ def test_the_book_executes_with_more_blas_threads_under_keys_of_its_own(book):
     """As a reader's machine runs it: 2 BLAS threads per kernel, stored apart from the build's
     results, which the pages keep showing."""
     book.add_chapter("threads", chapter("Threads", """\
-        import numpy
+        import numpy  # noqa: F401 (loads OpenBLAS, for threadpoolctl to report)
         import threadpoolctl
         print("BLAS threads:", *[pool["num_threads"] for pool in threadpoolctl.threadpool_info()
                                  if pool["user_api"] == "blas"])"""))

@@ -9,6 +9,7 @@ Chromium, driven by Playwright, as tests/test_browser.py does).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -81,7 +82,7 @@ class PreviewProcess:
         try:
             with urllib.request.urlopen(f"{self.url}book/{name}.html", timeout=5) as response:
                 return response.read().decode()
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not served yet, or cut short: Sphinx is writing it
             return ""
 
     def state(self) -> dict:

@@ -92,6 +92,18 @@ def sphinx(config: BookConfig, builder: str, rewrite_all: bool = False) -> list[
     return []
 
 
+def tex_error(log: str) -> str:
+    """TeX's first error in ``log`` with the lines that show where it is (``l.7811 ... \\vu``),
+    e.g. a macro the maths uses that ``bookbuild_macros`` does not define."""
+    lines = log.splitlines()
+    start = next((index for index, line in enumerate(lines) if line.startswith("! ")), None)
+    if start is None:
+        return "  (no TeX error in the log; its end is above)"
+    end = next((index + 2 for index in range(start, min(start + 8, len(lines))) if lines[index].startswith("l.")),
+               start + 1)
+    return "\n".join(f"  {line}" for line in lines[start:end] if line.strip())
+
+
 def pdf(config: BookConfig) -> Path:
     """Typeset the LaTeX that Sphinx wrote; refuse a PDF with undefined references."""
     latex_dir = config.build_dir / "latex"
@@ -100,7 +112,8 @@ def pdf(config: BookConfig) -> Path:
     if shutil.which("latexmk") is None:
         raise BuildFailed("latexmk not found: install TeX Live as the README says (make system-deps)")
     if run_child(command, cwd=latex_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
-        raise BuildFailed(f"LaTeX failed: see {config.relative(tex.with_suffix('.log'))}")
+        log = tex.with_suffix(".log")
+        raise BuildFailed(f"LaTeX failed ({config.relative(log)}):\n" + tex_error(log.read_text(errors="replace")))
     undefined = sorted(set(UNDEFINED.findall(tex.with_suffix(".log").read_text(errors="replace"))))
     if undefined:
         raise BuildFailed("the PDF would show ?? for:\n  " + "\n  ".join(undefined))
