@@ -178,7 +178,7 @@ def test_the_kernels_tools_keep_their_caches_out_of_the_sources(book, tmp_path_f
         @settings(max_examples=20, derandomize=True, database=None)
         @given(st.integers(-100, 100))
         def claim(x):
-            assert within(x)
+            assert within(x), f"{x} should be within the bounds"
 
         claim()
         print("claim holds")
