@@ -334,12 +334,6 @@ def test_mean_attention_reads_the_weights_of_each_block_and_head():
         mean_attention(model, ids, [1, 2], [2, 2])
 
 
-def test_the_books_reversal_recipe_reaches_its_accuracy_with_attention_on_the_mirror_position():
-    accuracy, mirror_weight, losses = reversal_run(seed=0)
-    assert accuracy >= REVERSAL_ACCURACY and mirror_weight.min() >= MIRROR_WEIGHT
-    assert losses[0] > 2.0 and losses[-10:].mean() < 0.05
-
-
 def reversal_run(seed):
     """The book's run: held-out accuracy, the mean weight on the mirror position of each head of block 1, losses."""
     task = digit_reversal()
@@ -352,14 +346,17 @@ def reversal_run(seed):
 
 @pytest.mark.slow
 @pytest.mark.real_book
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_recipe_holds_for_every_seed_and_blas_thread_count(seed, threads):
-    """A reader's machine sums in another order: the accuracy must not rest on one thread count or one seed."""
+@pytest.mark.parametrize(("seed", "threads"), [(0, 1), (0, 2), (1, 2), (2, 1)])
+def test_the_recipe_holds_for_each_seed_and_blas_thread_count(seed, threads):
+    """A reader's machine sums in another order: the accuracy, the attention on the mirror
+    position and the fall of the loss must rest neither on one thread count nor on one seed
+    (seed 0 with 1 thread is the book's run; each seed and each thread count is covered,
+    four runs of about a minute each rather than all six)."""
     with threadpool_limits(threads, user_api="blas"):
         assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {threads}
-        accuracy, mirror_weight, _ = reversal_run(seed)
+        accuracy, mirror_weight, losses = reversal_run(seed)
     assert accuracy >= REVERSAL_ACCURACY and mirror_weight.min() >= MIRROR_WEIGHT, (accuracy, mirror_weight)
+    assert losses[0] > 2.0 and losses[-10:].mean() < 0.05, (losses[0], losses[-10:].mean())
 
 
 # Gradient table
