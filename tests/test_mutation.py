@@ -130,13 +130,15 @@ def test_a_change_touches_the_modules_whose_source_or_tests_changed_or_all_with_
 
 def test_mutants_change_one_node_of_the_kinds_promised():
     mutation = load_mutation_script()
-    mutants = [m for module in mutation.package_modules() for m in mutation.list_mutants(module)]
+    # The layers, losses and activations between them have every kind (all 24 modules: 160 s).
+    mutants = [m for module in ("layers", "losses", "activations") for m in mutation.list_mutants(module)]
     kinds = {m.description for m in mutants}
     for kind in ["Add -> Sub", "Mult -> Div", "drop .T", "drop unary USub", "axis=0 -> axis=1", "1 -> 2",
                  "0.5 -> 1.0", "Gt -> LtE", ".sum -> .mean", "drop the right operand of Mult"]:
         assert kind in kinds, kind
-    original = ast.unparse(ast.parse((REPO / "code" / "nnmath" / "layers.py").read_text())).splitlines()
-    for mutant in (m for m in mutants if m.module == "layers"):
+    # Each mutant of one module changes one line (losses: 115 mutants, 1 s; layers' 607 take 30 s).
+    original = ast.unparse(ast.parse((REPO / "code" / "nnmath" / "losses.py").read_text())).splitlines()
+    for mutant in (m for m in mutants if m.module == "losses"):
         changed = mutation.mutated_source(mutant).splitlines()
         assert len(changed) == len(original)
         assert sum(a != b for a, b in zip(original, changed, strict=True)) == 1, mutant
