@@ -345,7 +345,7 @@ def test_each_chapter_with_a_checker_has_a_coding_exercise_with_the_packages_stu
         assert stubs, f"{module}: no coding exercise"
         for index in stubs:
             name = re.match(r"def (\w+)\(", code[index])[1]
-            assert code[index] == exercise(name).stub().rstrip("\n"), f"{module}: the stub of {name} is not the package's"
-            assert code[index + 1] == (f"from nnmath.exercises.{module} import check_{name}\n\n"
-                                       f"check_{name}({name})"), f"{module}: {name}'s stub is not followed by its checker"
+            assert code[index] == exercise(name).stub().rstrip("\n"), f"{module}: {name}'s stub is not the package's"
+            checker = f"from nnmath.exercises.{module} import check_{name}\n\ncheck_{name}({name})"
+            assert code[index + 1] == checker, f"{module}: {name}'s stub is not followed by its checker"
             assert f'self_test("{name}", label=' in "\n".join(code[index + 2:]), f"{module}: {name} is not self-tested"
