@@ -92,7 +92,7 @@ def test_the_stub_runs_and_its_checker_says_nothing_is_written_yet(exercise):
     exec(stub, namespace)
     verdict = exercise.verdict(namespace[exercise.name])
     assert verdict.kind == "empty" and not verdict.ok, verdict.message
-    assert verdict.message.startswith("✗ Nothing to check yet")
+    assert verdict.message.startswith("Not attempted yet")
 
 
 def relu_prime_as_mask(z):
@@ -346,7 +346,7 @@ def test_any_returned_value_gets_a_verdict_not_a_traceback(exercise):
     for weird in WEIRD:
         verdict = exercise.verdict(lambda *args, weird=weird: weird)
         assert isinstance(verdict, Verdict) and not verdict.ok, (weird, verdict)
-        assert verdict.message.startswith("✗ "), verdict.message
+        assert verdict.message.startswith("✗ ") or (weird is None and verdict.kind == "empty"), verdict.message
     assert exercise.verdict("not a function").message.startswith(f"✗ check_{exercise.name} takes your function "
                                                                  "itself")
 

@@ -6,7 +6,7 @@ import re
 import textwrap
 
 import pytest
-from bookbuild.lint import labels, lint_book, path_edits
+from bookbuild.lint import labels, lint_book, only_checks, path_edits
 from fixture_book import HEADER, REPO, FixtureBook, chapter
 
 # A chapter that does everything right: numbered maths and labels of every kind, a magic, an
@@ -41,6 +41,7 @@ SQUARE = HEADER + textwrap.dedent("""\
     ```
 
     ```{code-cell} ipython3
+    :tags: [check]
     from nnmath.verify import check, refute
 
     check("eq-square", x.grad, 2 * x.detach(), method="autograd")
@@ -50,6 +51,7 @@ SQUARE = HEADER + textwrap.dedent("""\
     ## Correction: the derivative of x² is not x
 
     ```{code-cell} ipython3
+    :tags: [check]
     refute("fix-square", x.detach(), x.grad, method="autograd")
     ```
 
@@ -265,6 +267,14 @@ def unmarked_quotation_in_the_corrections_column(book):
     return rf"^book/fixes\.md:{line_of(path, 'wrong, it')}: \"wrong, it won't work\" is attributed to a source"
 
 
+def check_cell_not_folded(book):
+    path = book.add_chapter("unfolded", chapter("Unfolded", "print(6 * 7)",
+                                                "from nnmath.verify import check\n\nexpected = 42.0\n"
+                                                "check('eq-square', 6.0 * 7.0, expected, method='exact')"))
+    return (rf"^book/unfolded\.md:{line_of(path, 'from nnmath.verify import check')}: this code cell only checks; "
+            r"tag it \(:tags: \[check\] under its ```\{code-cell\} line\)")
+
+
 def ruff_in_tests(book):
     book.write("tests/test_x.py", "import os\n")
     return r"^tests/test_x\.py:1: F401 `os` imported but unused \(ruff\)$"
@@ -279,12 +289,38 @@ def ruff_in_tests(book):
     stray_notebook, checkpoints,
     unused_import_in_a_cell, undefined_name_in_a_later_cell, syntax_error_in_a_cell, ruff_in_tests,
     assert_without_a_message, unmarked_quotation_after_a_citation, unmarked_quotation_in_the_corrections_column,
+    check_cell_not_folded,
 ])
 def test_each_rule_reports_its_problem(book, make_bad):
     expected = make_bad(book)
     problems = lint_book(book.root)
     assert [problem for problem in problems if re.search(expected, problem)], "\n".join(problems)
     assert all(FORMAT.match(problem) for problem in problems), "\n".join(problems)
+
+
+@pytest.mark.parametrize("source, checks_only", [
+    ("check('eq-a', 1.0, 1.0, method='exact')", True),
+    ("verify.check_all('eq-a', cases(), lambda c: (c, c), method='exact')", True),
+    ("assert x == 1, 'x should be 1'", True),
+    # the setup the checks need: imports, definitions, assignments, and blocks of them
+    ("import numpy as np\n\n\ndef twice(x):\n    return 2 * x\n\n\nx = np.ones(3)\n"
+     "verify.refute('eq-a', twice(x), x, method='another formula')", True),
+    ("for scale in (1.0, 2.0):\n    y = scale * x\n    check('eq-a', y, scale * x, method='exact')", True),
+    ("with np.errstate(over='ignore'):\n    assert np.isinf(np.exp(1e4)), 'exp should overflow'", True),
+    ("%matplotlib inline\ncheck('eq-a', 1.0, 1.0, method='exact')", True),
+    # what a reader is shown: a cell that prints, plots or runs something teaches
+    ("print(x)\ncheck('eq-a', x, 1.0, method='exact')", False),
+    ("x\ncheck('eq-a', x, 1.0, method='exact')", False),
+    ("loss.backward()\ncheck('eq-a', w.grad, g, method='autograd')", False),
+    ("try:\n    check('eq-a', x, 2.0, method='exact')\nexcept AssertionError as error:\n    pass", False),
+    ("for z in zs:\n    print(z)\n    assert z > 0, 'z should be positive'", False),
+    # no check at all, or not Python
+    ("import numpy as np\nx = np.ones(3)", False),
+    ("def broken(:", False),
+    ("", False),
+])
+def test_a_cell_only_checks_when_every_statement_checks_or_sets_up_a_check(source, checks_only):
+    assert only_checks(source) is checks_only
 
 
 @pytest.mark.parametrize("source, found", [

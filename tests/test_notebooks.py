@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import textwrap
 
@@ -237,3 +238,114 @@ def test_a_folded_check_keeps_its_code_in_the_notebook_collapsed_as_on_the_page(
     (_, folded) = [cell for cell in convert(chapter).cells if cell.cell_type == "code"]
     assert folded.source == 'assert 1 + 1 == 2, "arithmetic"'  # a reader runs it
     assert folded.metadata["jupyter"] == {"source_hidden": True} and folded.metadata["tags"] == ["check"]
+
+
+CODING_EXERCISE = HEADER + textwrap.dedent('''\
+    # A chapter
+
+    ```{code-cell} ipython3
+    import numpy as np
+    ```
+
+    ```{exercise} The derivative of the sigmoid
+    :label: ex-a-sigmoid-prime
+
+    Fill in the body of `sigmoid_prime` in the cell below.
+    ```
+
+    ```{code-cell} ipython3
+    STUB
+    ```
+
+    ```{code-cell} ipython3
+    from nnmath.exercises.activations import check_sigmoid_prime
+
+    check_sigmoid_prime(sigmoid_prime)
+    ```
+
+    ```{solution-start} ex-a-sigmoid-prime
+    :class: dropdown
+    ```
+
+    The sigmoid first, then its derivative.
+
+    ```{literalinclude} /code/nnmath/exercises/activations.py
+    :pyobject: sigmoid_prime
+    ```
+
+    The cell checks the checker.
+
+    ```{code-cell} ipython3
+    from nnmath.exercises import self_test
+
+    self_test("sigmoid_prime", label="ex-a-sigmoid-prime")
+    ```
+
+    ```{solution-end}
+    ```
+
+    After the exercise.
+    ''')
+
+
+def coding_exercise_notebook() -> nbformat.NotebookNode:
+    from nnmath.exercises import exercise
+
+    KNOWN[("numref", "ex-a-sigmoid-prime")] = notebooks.Link("Exercise 2.5", f"{SITE}book/a.html#ex-a-sigmoid-prime")
+    stub = exercise("sigmoid_prime").stub().rstrip("\n")
+    return convert(CODING_EXERCISE.replace("STUB", stub))
+
+
+def test_a_coding_exercise_keeps_its_stub_and_checker_and_leaves_out_the_books_solution():
+    from nnmath.exercises.activations import sigmoid_prime
+
+    notebook = coding_exercise_notebook()
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert code[2].startswith("def sigmoid_prime(z):") and code[2].endswith("...  # your code here")
+    assert code[3].endswith("check_sigmoid_prime(sigmoid_prime)")
+    assert len(code) == 4  # install, import, stub, checker: no cell of the solution
+    text = markdown(notebook)
+    solution_body = inspect.getsource(sigmoid_prime).split('"""')[-1].strip()
+    assert solution_body.startswith("s = ") and solution_body not in text
+    assert "self_test" not in text and "exercises/activations.py" not in text
+    details = next(cell.source for cell in notebook.cells if "<details>" in cell.source)  # all in one cell
+    parts = ["<details>\n<summary>Solution to Exercise 2.5</summary>", "The sigmoid first, then its derivative.",
+             "*This solution's code, and the cells that check it, are on the website, under "
+             f"[Exercise 2.5]({SITE}book/a.html#ex-a-sigmoid-prime).*", "The cell checks the checker.", "</details>",
+             "After the exercise."]
+    assert [details.find(part) for part in parts] == sorted(details.find(part) for part in parts)
+    assert -1 not in [details.find(part) for part in parts] and details.count("on the website") == 1
+
+
+def test_a_readers_wrong_answer_in_the_notebook_gets_its_slips_diagnosis(capsys):
+    notebook = coding_exercise_notebook()
+    _, imports, stub, checker = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    namespace = {}
+    exec(imports, namespace)
+    exec(stub, namespace)
+    exec(checker, namespace)
+    assert capsys.readouterr().out.startswith("Not attempted yet: your function returns None.")
+    answer = stub.replace("...  # your code here", "return 1 / (1 + np.exp(-z))  # the sigmoid itself")
+    exec(answer, namespace)
+    exec(checker, namespace)
+    assert capsys.readouterr().out.startswith("✗ You returned σ(z), the sigmoid itself, not its derivative")
+    right = stub.replace("...  # your code here", "s = 1 / (1 + np.exp(-z))\n    return s * (1 - s)")
+    exec(right, namespace)
+    exec(checker, namespace)
+    assert capsys.readouterr().out.startswith("✓ Correct")
+
+
+def test_each_chapter_with_a_checker_has_a_coding_exercise_with_the_packages_stub_then_its_checker():
+    from nnmath.exercises import CHAPTERS, exercise
+
+    for module in CHAPTERS:
+        text = (REPO / "book" / f"{module.replace('_', '-')}.md").read_text()
+        code = [cell.source for cell in read_notebook(text).cells if cell.cell_type == "code"]
+        stubs = [index for index, source in enumerate(code) if source.endswith("...  # your code here")]
+        assert stubs, f"{module}: no coding exercise"
+        for index in stubs:
+            name = re.match(r"def (\w+)\(", code[index])[1]
+            assert code[index] == exercise(name).stub().rstrip("\n"), f"{module}: {name}'s stub is not the package's"
+            checker = f"from nnmath.exercises.{module} import check_{name}\n\ncheck_{name}({name})"
+            assert code[index + 1] == checker, f"{module}: {name}'s stub is not followed by its checker"
+            assert f'self_test("{name}", label=' in "\n".join(code[index + 2:]), f"{module}: {name} is not self-tested"

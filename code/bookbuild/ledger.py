@@ -208,6 +208,17 @@ def book_claims(root: Path, chapters: Iterable[Path]) -> list[Claim]:
 # The checks, seen in the code (for the lint)
 
 
+def is_check_call(node: ast.AST) -> bool:
+    """Whether a syntax tree's node calls ``check``, ``check_all`` or ``refute``, by name or as
+    an attribute of ``verify``."""
+    if not isinstance(node, ast.Call):
+        return False
+    function = node.func
+    return ((isinstance(function, ast.Name) and function.id in CHECK_FUNCTIONS)
+            or (isinstance(function, ast.Attribute) and function.attr in CHECK_FUNCTIONS
+                and isinstance(function.value, ast.Name) and function.value.id == "verify"))
+
+
 def check_calls(source: str) -> Iterator[tuple[int, str | None]]:
     """(line in the cell, label) of every check in a cell's source; label None if not a literal.
 
@@ -220,13 +231,7 @@ def check_calls(source: str) -> Iterator[tuple[int, str | None]]:
     except SyntaxError:
         return
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        function = node.func
-        named = isinstance(function, ast.Name) and function.id in CHECK_FUNCTIONS
-        attribute = (isinstance(function, ast.Attribute) and function.attr in CHECK_FUNCTIONS
-                     and isinstance(function.value, ast.Name) and function.value.id == "verify")
-        if not (named or attribute):
+        if not is_check_call(node):
             continue
         argument = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "label"), None)
         label = argument.value if isinstance(argument, ast.Constant) and isinstance(argument.value, str) else None

@@ -18,7 +18,9 @@
 9. words in quotation marks in a sentence about one of the book's sources (its citation, "the
    source", its author's name), or in the corrections' "What the source says" column, are marked
    as a quotation, ``{quote}`exact words <key>```, which ``tests/test_quotations.py`` finds in
-   the source's text.
+   the source's text;
+10. a code cell that only checks is tagged ``check`` (folded behind "Show the check" on the
+    website, see :func:`only_checks`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ ENV_SETTERS = {"setdefault", "putenv", "update", "__setitem__"}
 class CodeCell:
     source: str
     first_line: int  # the .md line (1-based) of the cell's first source line
+    tags: tuple[str, ...] = ()
 
     def md_line(self, row: int) -> int:
         return self.first_line + row - 1
@@ -114,6 +117,7 @@ def lint_book(root: Path) -> list[str]:
     problems += [problem for chapter in chapters for problem in _exercises(chapter)]
     problems += [problem for chapter in chapters for problem in _bare_asserts(chapter)]
     problems += [problem for chapter in chapters for problem in unmarked_quotations(chapter.name, chapter.text)]
+    problems += [problem for chapter in chapters for problem in _unfolded_checks(chapter)]
     problems += _ruff(root, chapters)
     return problems
 
@@ -146,7 +150,8 @@ def _read_chapter(root: Path, path: Path) -> tuple[Chapter | None, str | None]:
     cells, prose = [], []
     for cell, fence_line in zip(notebook.cells, notebook.metadata["source_map"], strict=True):
         if cell.cell_type == "code":
-            cells.append(CodeCell(cell.source, first_source_line(lines, fence_line, cell.source)))
+            cells.append(CodeCell(cell.source, first_source_line(lines, fence_line, cell.source),
+                                  tuple(cell.metadata.get("tags", []))))
         else:
             prose.append(cell.source)
     return Chapter(name, text, "\n".join(prose), cells), None
@@ -298,6 +303,46 @@ def _bare_asserts(chapter: Chapter) -> list[str]:
             "e.g. assert loss < 0.1, f\"the loss should end below 0.1, got {loss:.3g}\""
             for cell in chapter.cells if not cell.source.lstrip().startswith("%%")
             for row in bare_asserts(_python_source(cell.source))]
+
+
+# Rule 10: a cell that only checks is folded
+
+CHECK_TAG = "check"  # the tag that bookbuild.sphinx_ext.fold_checks folds
+SETUP_STATEMENTS = (ast.Import | ast.ImportFrom | ast.FunctionDef | ast.ClassDef | ast.Assign | ast.AugAssign
+                    | ast.AnnAssign | ast.Pass)
+BLOCK_STATEMENTS = ast.For | ast.While | ast.If | ast.With
+
+
+def only_checks(source: str) -> bool:
+    """Whether a code cell's code only checks, and so must be tagged ``check``.
+
+    It does when it checks (an ``assert``, or a call of ``check``, ``check_all`` or ``refute``)
+    and each of its other statements is setup for the checks: an import, a definition, an
+    assignment, or a ``for``, ``while``, ``if`` or ``with`` block made of these. Any other
+    statement (a ``print``, a plot, a method called for its effect, a ``try``) may be what the
+    cell teaches: such a cell is tagged, or not, by the author.
+    """
+    tree = syntax_tree(_python_source(source))
+    if tree is None or not tree.body:
+        return False
+    checks = any(isinstance(node, ast.Assert) or ledger.is_check_call(node) for node in ast.walk(tree))
+    return checks and all(_checks_or_sets_up(statement) for statement in tree.body)
+
+
+def _checks_or_sets_up(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Assert | SETUP_STATEMENTS):
+        return True
+    if isinstance(statement, ast.Expr):
+        return ledger.is_check_call(statement.value)
+    if isinstance(statement, BLOCK_STATEMENTS):
+        return all(_checks_or_sets_up(inner) for inner in statement.body + getattr(statement, "orelse", []))
+    return False
+
+
+def _unfolded_checks(chapter: Chapter) -> list[str]:
+    return [f"{chapter.name}:{cell.first_line}: this code cell only checks; tag it (:tags: [{CHECK_TAG}] under its "
+            "```{code-cell} line) so that the website folds its code behind \"Show the check\""
+            for cell in chapter.cells if CHECK_TAG not in cell.tags and only_checks(cell.source)]
 
 
 # Rule 9: quotations of the sources are marked

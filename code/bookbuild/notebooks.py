@@ -5,6 +5,12 @@ Jupyter and Colab do not know. :func:`reader_notebook` turns it into what they s
 
 * ``{literalinclude}`` of package code becomes a Python code block that names its file and
   object; ``{exercise}`` a quoted block and its ``{solution}`` a collapsed ``<details>``;
+* a solution of ``{solution-start}`` ... ``{solution-end}`` keeps its prose, collapsed in one
+  ``<details>``, but not its code: its code cells and listings (the book's solution of a
+  coding exercise, and the cells that check it) are left out, with a link to them on the
+  website. The notebook is where the reader writes an answer: a code cell cannot be folded
+  into the prose's ``<details>``, "Run all" would run it, and any viewer of the file shows
+  it. The exercise's own cells, the stub the reader fills in and the checker's, stay;
   admonitions quoted blocks; ``{index}`` entries, ``{tabularcolumns}`` (the PDF's column
   widths) and comments disappear;
 * ``{eq}``, ``{ref}``, ``{numref}``, ``{doc}`` and ``{cite}`` become links to the website's
@@ -86,12 +92,20 @@ def reader_notebook(chapter: Chapter, links: Links, macros: list[Macro], preface
     lines = chapter.text.splitlines()
     for cell, fence in zip(source.cells, fences, strict=True):
         if cell.cell_type == "markdown":
+            in_solution = converter.solution is not None
             text = converter.markdown(cell.source, first_source_line(lines, fence, cell.source))
-            if text.strip():
+            if in_solution and cells[-1].cell_type == "markdown":  # one <details>, in one cell
+                cells[-1].source = f"{cells[-1].source}\n\n{text}".strip("\n")
+            elif text.strip():
                 cells.append(nbformat.v4.new_markdown_cell(text))
             continue
         stored = executed[code_index]
         code_index += 1
+        if converter.solution is not None:  # left out, once said so
+            if not converter.solution_code_left_out:
+                cells[-1].source += "\n\n" + converter.solution_on_website(fence + 1)
+                converter.solution_code_left_out = True
+            continue
         code = nbformat.v4.new_code_cell(cell.source)
         code.outputs = [_for_jupyter(output) for output in stored.outputs]
         code.execution_count = stored.execution_count
@@ -140,6 +154,14 @@ class _Converter:
     def __init__(self, chapter: Chapter, links: Links):
         self.chapter = chapter
         self.links = links
+        self.solution: str | None = None  # the exercise whose {solution-start} is open
+        self.solution_code_left_out = False
+
+    def solution_on_website(self, number: int) -> str:
+        """What stands for the code of the open solution, which the notebook leaves out."""
+        link = self._link("numref", self.solution, number)
+        return (f"*This solution's code, and the cells that check it, are on the website, under "
+                f"[{link.text}]({link.url}).*")
 
     def error(self, line: int, message: str) -> ConversionError:
         return ConversionError(f"{self.chapter.relative}:{line}: {message}")
@@ -236,6 +258,11 @@ class _Converter:
         if name in DROPPED_DIRECTIVES:
             return []
         if name == "literalinclude":
+            if self.solution is not None:
+                if self.solution_code_left_out:
+                    return []
+                self.solution_code_left_out = True
+                return [self.solution_on_website(number), ""]
             return self.literalinclude(argument, options, number)
         if name == "exercise":
             label = options.get("label")
@@ -249,8 +276,11 @@ class _Converter:
             summary = f"Solution to {link.text}" if link else "Solution"
             inner = self.markdown("\n".join(content), content_line) if name == "solution" else ""
             opening = ["<details>", f"<summary>{summary}</summary>", ""]
+            if name == "solution-start":
+                self.solution, self.solution_code_left_out = argument, False
             return opening + inner.splitlines() + (["", "</details>", ""] if name == "solution" else [])
         if name == "solution-end":
+            self.solution = None
             return ["", "</details>", ""]
         if name == "admonition" or name in ADMONITIONS:
             title = self.inline(argument, number) if argument else name.capitalize()

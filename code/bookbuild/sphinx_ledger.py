@@ -2,6 +2,8 @@
 
 * Each check's output on a chapter's page is rendered from its record (a MyST-NB MIME
   renderer, :class:`CheckRenderer`): a line with an anchor, whose label links to its row.
+  An exercise's self-test record is rendered as its line, with its anchor
+  (:class:`ExerciseRenderer`); the ledger does not list exercises.
 * The ``{verification-ledger}`` directive is replaced, when the page is written, by the
   totals, a list of the chapters (the page's contents) and one table per chapter, in book
   order: every labelled equation, by its number (a link to it) and its formula, and every
@@ -29,6 +31,8 @@ from pathlib import Path
 import nbformat
 from docutils import nodes
 from docutils.parsers.rst import Directive
+from nnmath.exercises import MIME_TYPE as EXERCISE_MIME_TYPE
+from nnmath.exercises import record_from_json as exercise_record_from_json
 from nnmath.verify import MIME_TYPE, record_from_json
 from sphinx.application import Sphinx
 from sphinx.builders.latex.nodes import math_reference
@@ -76,6 +80,22 @@ class CheckRenderer:
         paragraph += nodes.Text("✓ ")
         paragraph += check_label(label, label, nnmath_label=label)
         paragraph += nodes.Text(record_from_json(record).summary().removeprefix(f"✓ {label}"))
+        return [nodes.target(ids=[record["anchor"]]), paragraph]
+
+
+class ExerciseRenderer:
+    """MyST-NB renders an exercise's self-test record (:mod:`nnmath.exercises`) as its line,
+    with its anchor, as a check's."""
+
+    mime_priority_overrides = [("*", EXERCISE_MIME_TYPE, 1)]
+
+    @staticmethod
+    def handle_mime(renderer, data, inline):
+        if data.mime_type != EXERCISE_MIME_TYPE or inline:
+            return None
+        record = data.content if isinstance(data.content, dict) else json.loads(data.string)
+        paragraph = nodes.paragraph(classes=["nnmath-check"])
+        paragraph += nodes.Text(exercise_record_from_json(record).summary())
         return [nodes.target(ids=[record["anchor"]]), paragraph]
 
 

@@ -335,9 +335,9 @@ class Exercise:
         if all(outcome.blank for outcome in outcomes):
             return self._verdict(
                 "empty", len(cases), math.inf,
-                "✗ Nothing to check yet: your function returns None. "
-                "Write its body, ending with a return statement, and run "
-                "the check again.")
+                "Not attempted yet: your function returns None. Write "
+                "its body, ending with a return statement, and run this "
+                "check again.")
         errors = [self._error(outcome, right)
                   for outcome, right in zip(outcomes, expected, strict=True)]
         worst = max(errors)
