@@ -303,3 +303,14 @@ def test_elementwise_losses_need_same_shapes_and_a_known_reduction(f):
         f(0.5, 1.0, reduction="batch_mean")
     with pytest.raises(TypeError, match="array of real numbers"):
         f(["a"], [1.0])
+
+
+def test_cross_entropy_is_finite_for_logits_whose_probabilities_round_to_zero():
+    """A target of 0 adds nothing, even where log p is -inf (0 log 0 = 0): the loss is the exact
+    one, 0, not nan; the picked class's probability rounding to 0 gives inf, as the true loss
+    of about 2e308 is beyond the largest float."""
+    with np.errstate(over="ignore"):
+        assert cross_entropy([[1e308, -1e308]], [0]) == 0.0
+        assert cross_entropy([[1e308, -1e308]], [[1.0, 0.0]]) == 0.0
+        assert cross_entropy([[1e308, -1e308]], [1]) == np.inf
+    assert cross_entropy([[800.0, -800.0, 0.0]], [0]) == 0.0

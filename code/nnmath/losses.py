@@ -107,8 +107,10 @@ def cross_entropy(logits, labels):
               Y_{ic} \log \operatorname{softmax}(z_i)_c
 
     With integer labels this is :math:`-\frac{1}{N} \sum_i \log p_{i, y_i}`.
-    It is computed with :func:`~nnmath.activations.log_softmax`, so it stays
-    finite for any finite logits (PyTorch's ``F.cross_entropy``).
+    It is computed with :func:`~nnmath.activations.log_softmax`, and a target
+    of 0 adds nothing (:math:`0 \log 0 = 0`, even where a probability rounds
+    to 0), so it is finite whenever each row's spread of logits, max minus
+    min, is below the largest float, 1.8e308 (PyTorch's ``F.cross_entropy``).
 
     Parameters
     ----------
@@ -125,7 +127,8 @@ def cross_entropy(logits, labels):
     Book: :doc:`softmax-cross-entropy`
     """
     Z, Y = _logits_and_targets(logits, labels)
-    return float(-(Y * log_softmax(Z)).sum() / len(Z))
+    picked = np.multiply(Y, log_softmax(Z), out=np.zeros_like(Z), where=Y != 0)
+    return float(0.0 - picked.sum() / len(Z))
 
 
 def cross_entropy_grad(logits, labels):

@@ -468,24 +468,24 @@ def batches(min_rows=2, max_rows=6, min_cols=2, max_cols=6,
 
     N and n vary (N > 1 by default, so a batch is a batch) and the entries
     are uniform in :math:`[-s, s]` for a scale :math:`s` drawn from
-    ``scales``, so small, ordinary and large magnitudes all occur.
+    ``scales``, so small, ordinary and large magnitudes all occur. The
+    entries come from a generator seeded by Hypothesis: drawn entry by entry
+    by Hypothesis, about one batch in five was all zeros and half had at
+    most two distinct values, which made many checks weaker than they say.
 
     Returns
     -------
     hypothesis strategy of ndarray, shape (N, n)
     """
     from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
 
     @st.composite
     def draw_batch(draw):
         shape = (draw(st.integers(min_rows, max_rows)),
                  draw(st.integers(min_cols, max_cols)))
         scale = draw(st.sampled_from(scales))
-        unit = draw(hnp.arrays(
-            np.float64, shape,
-            elements=st.floats(-1.0, 1.0, allow_subnormal=False)))
-        return scale * unit
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        return scale * rng.uniform(-1.0, 1.0, size=shape)
 
     return draw_batch()
 
