@@ -376,6 +376,37 @@ def refute(label, wrong, reference, *, method, at_least=1e-3):
                         _anchor()))
 
 
+def _same_cases_wherever_installed():
+    """Make Hypothesis draw the same cases whether this package is installed
+    editable (the book's build) or as a wheel (a reader's notebook).
+
+    Hypothesis mixes into its draws the constants it finds in the source of
+    *local* modules, those outside site-packages: an editable ``nnmath`` is
+    local, a wheel is not, so the same chapter drew other cases, and printed
+    other counts and errors, in a reader's notebook than on its page. Its
+    pinned version (``requirements.txt``) reads them through one function,
+    replaced here by one that finds none. A version without that function
+    is an error, not other cases unnoticed.
+    """
+    from hypothesis.internal.conjecture import providers
+
+    if getattr(providers, "_get_local_constants", None) is _no_local_constants:
+        return
+    if not hasattr(providers, "_get_local_constants"):
+        raise RuntimeError(
+            "this Hypothesis has no providers._get_local_constants: check "
+            "that nnmath.verify still draws the same cases in a build and "
+            "in a notebook")
+    providers._get_local_constants = _no_local_constants
+    providers.CONSTANTS_CACHE.cache.clear()  # constants drawn before, if any
+
+
+def _no_local_constants():
+    from hypothesis.internal.conjecture import providers
+
+    return providers.Constants()
+
+
 def check_all(label, inputs, claim, *, method, cases=100,
               tolerance=DEFAULT_TOLERANCE, zero=False):
     r"""Assert a claim about all inputs on ``cases`` random ones, and record
@@ -412,6 +443,7 @@ def check_all(label, inputs, claim, *, method, cases=100,
     from hypothesis import HealthCheck, given, settings
 
     _check_method(method)
+    _same_cases_wherever_installed()
     errors = []
     trivial = []
 
