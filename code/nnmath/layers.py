@@ -504,21 +504,21 @@ def normalize_vjp(X_hat, inv_std, grad_out, axis):
 
     Standardizing each group of m entries (the entries along ``axis``),
 
-    .. math:: \hat x_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}},
-              \qquad \mu = \frac1m \sum_i x_i, \qquad
-              \sigma^2 = \frac1m \sum_i (x_i - \mu)^2,
+    .. math:: \hat x_k = \frac{x_k - \mu}{\sqrt{v + \epsilon}},
+              \qquad \mu = \frac1m \sum_k x_k, \qquad
+              v = \frac1m \sum_k (x_k - \mu)^2,
 
     has, for an upstream gradient :math:`g = \partial \mathcal{L} /
-    \partial \hat x` and :math:`r = 1 / \sqrt{\sigma^2 + \epsilon}`,
+    \partial \hat x` and :math:`r = 1 / \sqrt{v + \epsilon}`,
 
-    .. math:: \frac{\partial \mathcal{L}}{\partial x_i}
-              = r \Big(g_i - \frac1m \sum_j g_j
-              - \hat x_i \, \frac1m \sum_j g_j \hat x_j\Big)
+    .. math:: \frac{\partial \mathcal{L}}{\partial x_k}
+              = r \Big(g_k - \frac1m \sum_j g_j
+              - \hat x_k \, \frac1m \sum_j g_j \hat x_j\Big)
 
-    because :math:`\partial \mu / \partial x_i = 1/m` and
-    :math:`\partial \sigma^2 / \partial x_i = 2 (x_i - \mu) / m`. The result
+    because :math:`\partial \mu / \partial x_k = 1/m` and
+    :math:`\partial v / \partial x_k = 2 (x_k - \mu) / m`. The result
     sums to 0 over each group (as :math:`\hat x` does); its dot product with
-    :math:`\hat x` is :math:`\frac{\epsilon}{\sigma^2 + \epsilon} \, r \sum_j
+    :math:`\hat x` is :math:`\frac{\epsilon}{v + \epsilon} \, r \sum_j
     g_j \hat x_j`, 0 when :math:`\epsilon = 0`.
 
     Parameters
@@ -566,10 +566,10 @@ class LayerNorm:
     Each row x of D features (one example, or one position of a sequence) is
     standardized by its own mean and variance, then scaled and shifted:
 
-    .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad
-              y = \gamma \odot \hat x + \beta,
+    .. math:: \hat x = \frac{x - \mu}{\sqrt{v + \epsilon}}, \qquad
+              V = \hat X \odot \mathbf{1}\gamma^T + \mathbf{1}\beta^T,
 
-    with :math:`\mu` and :math:`\sigma^2` the mean and the biased variance
+    with :math:`\mu` and :math:`v` the mean and the biased variance
     (divided by D) of the row.
 
     Parameters
@@ -587,7 +587,7 @@ class LayerNorm:
     dgamma, dbeta : ndarray or None
         Set by :meth:`backward`.
     X_hat, inv_std : ndarray or None
-        :math:`\hat X` (the input's shape) and :math:`1/\sqrt{\sigma^2 +
+        :math:`\hat X` (the input's shape) and :math:`1/\sqrt{v +
         \epsilon}` (one per row), kept for :meth:`backward`.
 
     Book: :doc:`normalization`
@@ -617,7 +617,8 @@ class LayerNorm:
         return layer
 
     def forward(self, X):
-        r"""Normalize each row: :math:`Y = \gamma \odot \hat X + \beta`.
+        r"""Normalize each row:
+        :math:`V = \hat X \odot \mathbf{1}\gamma^T + \mathbf{1}\beta^T`.
 
         Parameters
         ----------
@@ -641,7 +642,7 @@ class LayerNorm:
         return self.gamma * self.X_hat + self.beta
 
     def backward(self, G):
-        r"""Backpropagate :math:`G = \partial \mathcal{L} / \partial Y`.
+        r"""Backpropagate :math:`G = \partial \mathcal{L} / \partial V`.
 
         .. math:: \frac{\partial \mathcal{L}}{\partial \gamma}
                   = \sum_{\text{rows}} G \odot \hat X, \qquad
@@ -684,18 +685,19 @@ class BatchNorm:
     In training, each channel c is standardized by the mean and the biased
     variance of its m values in the batch (m = N, or N H W):
 
-    .. math:: \hat x = \frac{x - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}},
-              \qquad y = \gamma_c \hat x + \beta_c,
+    .. math:: \hat x = \frac{x - \mu_c}{\sqrt{v_c + \epsilon}},
+              \qquad V_{ic} = \gamma_c \hat x_{ic} + \beta_c,
 
     and the running estimates move towards the batch's, with the
     **unbiased** variance, as PyTorch's do:
 
-    .. math:: \bar\mu_c := (1 - m_o) \, \bar\mu_c + m_o \, \mu_c, \qquad
-              \bar\sigma_c^2 := (1 - m_o) \, \bar\sigma_c^2
-              + m_o \, \frac{m}{m - 1} \sigma_c^2
+    .. math:: \bar\mu_c := (1 - \rho) \, \bar\mu_c + \rho \, \mu_c, \qquad
+              \bar v_c := (1 - \rho) \, \bar v_c
+              + \rho \, \frac{m}{m - 1} v_c
 
-    (:math:`m_o` is ``momentum``). In evaluation (``training = False``) the
-    running estimates take the place of :math:`\mu_c, \sigma_c^2`, so each
+    (:math:`\rho` is ``momentum``). In evaluation (``training = False``) the
+    running estimates :math:`\bar\mu_c, \bar v_c` take the place of
+    :math:`\mu_c, v_c`, so each
     example is normalized on its own.
 
     Parameters
@@ -705,7 +707,7 @@ class BatchNorm:
     eps : float
         :math:`\epsilon` (default 1e-5).
     momentum : float
-        :math:`m_o`, in [0, 1] (default 0.1).
+        :math:`\rho`, in [0, 1] (default 0.1).
 
     Attributes
     ----------
@@ -799,7 +801,7 @@ class BatchNorm:
         return gamma * self.X_hat + self._per_channel(self.beta, X.ndim)
 
     def backward(self, G):
-        r"""Backpropagate :math:`G = \partial \mathcal{L} / \partial Y`.
+        r"""Backpropagate :math:`G = \partial \mathcal{L} / \partial V`.
 
         .. math:: \frac{\partial \mathcal{L}}{\partial \gamma_c}
                   = \sum_{\text{channel } c} G \odot \hat X, \qquad
@@ -811,7 +813,7 @@ class BatchNorm:
         X = G \gamma_c` into :math:`\partial \mathcal{L} / \partial X`; after
         an evaluation pass the statistics are constants and
         :math:`\partial \mathcal{L} / \partial X = G \gamma_c /
-        \sqrt{\bar\sigma_c^2 + \epsilon}`.
+        \sqrt{\bar v_c + \epsilon}`.
 
         Parameters
         ----------
