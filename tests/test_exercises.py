@@ -30,6 +30,7 @@ from nnmath.exercises import (
     self_test,
 )
 from nnmath.exercises.softmax_cross_entropy import SOFTMAX
+from nnmath.exercises.training import check_sgd_step
 from nnmath.exercises.vectorized_equations import (
     LINEAR_FORWARD,
     check_linear_forward,
@@ -476,3 +477,21 @@ def test_every_exercise_module_is_listed():
     modules = sorted(path.stem for path in (REPO / "code" / "nnmath" / "exercises").glob("*.py"))
     assert modules == sorted(["__init__", *CHAPTERS])
     assert all(isinstance(exercise, Exercise) for exercise in EXERCISES.values())
+
+
+def test_sgd_step_that_changes_its_inputs_in_place_is_refused():
+    """The text asks for new arrays: a step that also overwrites W and b
+    returns the right values but is not accepted."""
+    def sgd_step_in_place(W, b, X, y, learning_rate):
+        Z = X @ W.T + b
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        P[np.arange(len(y)), y] -= 1
+        delta = P / len(y)
+        W -= learning_rate * delta.T @ X
+        b -= learning_rate * delta.sum(0)
+        return W, b
+
+    verdict = check_sgd_step(sgd_step_in_place)
+    assert not verdict.ok
+    assert "in place" in verdict.message

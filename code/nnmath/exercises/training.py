@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 
 from nnmath import layers, losses
-from nnmath.exercises import Case, Exercise, Slip, describe
+from nnmath.exercises import Case, Exercise, Slip, Unusable, describe
 
 
 def sgd_step(W, b, X, y, learning_rate):
@@ -68,6 +68,20 @@ def _sgd_cases():
     return cases
 
 
+def _run_sgd_step(fn, W, b, X, y, learning_rate):
+    """The reader's step, refused when it changed W, b or X in place."""
+    before = {"W": W.copy(), "b": b.copy(), "X": X.copy()}
+    answer = fn(W, b, X, y, learning_rate)
+    changed = [name for name, array in zip(before, (W, b, X), strict=True)
+               if not np.array_equal(array, before[name])]
+    if changed:
+        raise Unusable(
+            f"Your function changed {' and '.join(changed)} in place: "
+            "return the new W and b in new arrays, W - η δᵀX and "
+            "b - η δᵀ1, and leave the arguments as they were.")
+    return answer
+
+
 def _step(W, b, new_W, new_b, factor):
     """The step from (W, b) to (new_W, new_b), times ``factor``."""
     return W + factor * (new_W - W), b + factor * (new_b - b)
@@ -110,6 +124,7 @@ SGD_STEP = Exercise(
     outputs=("new W", "new b"),
     shapes=("(K, n_0)", "(K,)"),
     about="batches of 4 to 8 examples, 2 to 5 classes, η from 0.1 to 2",
+    run=_run_sgd_step,
     slips=(
         Slip("ascent",
              "Your step goes up the gradient: gradient descent subtracts "
