@@ -153,12 +153,16 @@ def test_the_pdf_has_no_blemishes():
 def test_a_folded_check_prints_its_verdict_but_not_its_code():
     root, _ = built_site()
     typeset = re.sub(r"[^A-Za-z0-9]", "", _pdf_text(root))
+    cells = [(chapter.name, cell) for chapter in load_config(root).chapters
+             for cell in read_notebook(chapter.read_text()).cells if cell.cell_type == "code"]
+    # A line that a visible cell also has (two chapters define the same helper) may be printed.
+    shown = {line for _, cell in cells if "check" not in cell.metadata.get("tags", [])
+             for line in cell.source.splitlines()}
     folded = 0
-    for chapter in load_config(root).chapters:
-        notebook = read_notebook(chapter.read_text())
-        for cell in notebook.cells:
-            if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
-                folded += 1
-                longest = max(cell.source.splitlines(), key=len)
-                assert re.sub(r"[^A-Za-z0-9]", "", longest) not in typeset, (chapter.name, longest)
+    for name, cell in cells:
+        if "check" in cell.metadata.get("tags", []):
+            folded += 1
+            own = [line for line in cell.source.splitlines() if line not in shown]
+            longest = max(own, key=len) if own else ""
+            assert len(longest) < 20 or re.sub(r"[^A-Za-z0-9]", "", longest) not in typeset, (name, longest)
     assert folded, "no chapter folds a check"

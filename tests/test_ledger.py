@@ -109,6 +109,8 @@ def book(tmp_path):
 
 
 def equation_chapter(check: str) -> str:
+    """A chapter with one equation and a cell that runs ``check``, tagged ``check`` when it only checks."""
+    tag = ":tags: [check]" if check.startswith("check(") else ""
     return HEADER + textwrap.dedent(f"""\
         # Doubling
 
@@ -117,6 +119,7 @@ def equation_chapter(check: str) -> str:
         $$ (eq-double)
 
         ```{{code-cell}} ipython3
+        {tag}
         import numpy as np
         from nnmath.verify import check
 
@@ -176,6 +179,7 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
         $$ (eq-triple)
 
         ```{code-cell} ipython3
+        :tags: [check]
         from nnmath.verify import check
 
         check("eq-triple", 3.0 * 2.0, 6.0, method="exact")
@@ -190,6 +194,7 @@ def test_the_ledger_lists_checks_and_a_cached_chapter_keeps_its_rows(book):
         $$ (eq-zero)
 
         ```{code-cell} ipython3
+        :tags: [check]
         import numpy as np
         from nnmath.verify import check
 
