@@ -889,7 +889,7 @@ def im2col(X, kernel_size, stride=1, padding=0):
     n holds, for each channel c and kernel offset (i, j),
 
     .. math:: \mathrm{cols}_{n, p_, q, c, i, j}
-              = X^{\mathrm{pad}}_{n, c, \, s_h p_ + i, \, s_w q + j}
+              = X^{\mathrm{pad}}_{n, c, \, s_h p + i, \, s_w q + j}
 
     The loop runs over the :math:`k_h k_w` offsets only: each step copies
     one entry of every window at once, a strided slice of the input.
@@ -929,7 +929,7 @@ def col2im(cols, X_shape, stride=1, padding=0):
     they were taken from.
 
     .. math:: \mathrm{d}X^{\mathrm{pad}}_{n, c, h, w}
-              = \sum_{s_h p_ + i = h, \; s_w q + j = w}
+              = \sum_{s_h p + i = h, \; s_w q + j = w}
               \mathrm{cols}_{n, p_, q, c, i, j}
 
     so a pixel that several windows share gets the sum of their entries, and
@@ -977,7 +977,7 @@ class Conv2d:
     cross-correlation: the kernel is not flipped).
 
     .. math:: Z_{n, o, p_, q} = b_o + \sum_{c, i, j} W_{o, c, i, j} \,
-              X^{\mathrm{pad}}_{n, c, \, s_h p_ + i, \, s_w q + j}
+              X^{\mathrm{pad}}_{n, c, \, s_h p + i, \, s_w q + j}
 
     Written with the windows of :func:`im2col` as the rows of a matrix,
     :math:`\mathrm{cols}` of shape :math:`(N H_{out} W_{out}, C k_h k_w)`,
@@ -1109,11 +1109,28 @@ class Conv2d:
         return col2im(grad_cols, self.X_shape, self.stride, self.padding)
 
 
-class MaxPool2d:
+class _Pool2d:
+    """What max and average pooling share: the window and stride, and the
+    windows of the input (:func:`im2col`), whose shapes backward needs."""
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = (self.kernel_size if stride is None
+                       else _pair(stride, "stride", 1))
+        self.windows_shape = None
+
+    def _windows(self, X):
+        """The input's windows, shape (N, H_out, W_out, C, kh, kw)."""
+        windows = im2col(X, self.kernel_size, self.stride)
+        self.X_shape, self.windows_shape = np.shape(X), windows.shape
+        return windows
+
+
+class MaxPool2d(_Pool2d):
     r"""Max pooling: the largest entry of each window, channel by channel
     (PyTorch's ``nn.MaxPool2d``, without padding).
 
-    .. math:: Y_{n, c, p_, q} = \max_{i, j} X_{n, c, \, s_h p_ + i, \,
+    .. math:: Y_{n, c, p, q} = \max_{i, j} X_{n, c, \, s_h p + i, \,
               s_w q + j}
 
     The max passes the gradient to the entry that won, its arg max, and 0 to
@@ -1132,9 +1149,7 @@ class MaxPool2d:
     """
 
     def __init__(self, kernel_size, stride=None):
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = (self.kernel_size if stride is None
-                       else _pair(stride, "stride", 1))
+        super().__init__(kernel_size, stride)
         self.argmax = None
 
     def forward(self, X):
@@ -1150,8 +1165,7 @@ class MaxPool2d:
 
         Book: :doc:`convolution`
         """
-        windows = im2col(X, self.kernel_size, self.stride)
-        self.X_shape, self.windows_shape = np.shape(X), windows.shape
+        windows = self._windows(X)
         windows = windows.reshape(*windows.shape[:4], -1)
         self.argmax = windows.argmax(axis=-1)  # the first maximum
         Y = np.take_along_axis(windows, self.argmax[..., None], axis=-1)
@@ -1183,12 +1197,12 @@ class MaxPool2d:
                       self.stride)
 
 
-class AvgPool2d:
+class AvgPool2d(_Pool2d):
     r"""Average pooling: the mean of each window, channel by channel
     (PyTorch's ``nn.AvgPool2d``, without padding).
 
-    .. math:: Y_{n, c, p_, q} = \frac{1}{k_h k_w} \sum_{i, j}
-              X_{n, c, \, s_h p_ + i, \, s_w q + j}
+    .. math:: Y_{n, c, p, q} = \frac{1}{k_h k_w} \sum_{i, j}
+              X_{n, c, \, s_h p + i, \, s_w q + j}
 
     so each entry of a window gets :math:`1 / (k_h k_w)` of the window's
     gradient.
@@ -1201,12 +1215,6 @@ class AvgPool2d:
 
     Book: :doc:`convolution`
     """
-
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = (self.kernel_size if stride is None
-                       else _pair(stride, "stride", 1))
-        self.windows_shape = None
 
     def forward(self, X):
         r"""The mean of each window.
@@ -1221,9 +1229,7 @@ class AvgPool2d:
 
         Book: :doc:`convolution`
         """
-        windows = im2col(X, self.kernel_size, self.stride)
-        self.X_shape, self.windows_shape = np.shape(X), windows.shape
-        return windows.mean(axis=(-2, -1)).transpose(0, 3, 1, 2)
+        return self._windows(X).mean(axis=(-2, -1)).transpose(0, 3, 1, 2)
 
     def backward(self, G):
         r"""Spread each output's gradient evenly over its window.
