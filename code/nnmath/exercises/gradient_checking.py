@@ -136,17 +136,8 @@ def _gradient_not_restored(f, x, h):
 
 
 def _gradient_own_step(f, x, h):
-    step = 1e-5
-    grad = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        saved = x[k]
-        x[k] = saved + step
-        up = f(x)
-        x[k] = saved - step
-        down = f(x)
-        x[k] = saved
-        grad[k] = (up - down) / (2 * step)
-    return grad
+    """The book's central difference, with a step of its own instead of h."""
+    return numerical_gradient(f, x, 1e-5)
 
 
 def _gradient_all_at_once(f, x, h):
